@@ -1,0 +1,51 @@
+"""A plain-text summary of a schedule: its phases, the rates at the joints, min and max."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rampup.errors import check_int, check_real
+from rampup.schedules.base import Schedule
+
+
+def _fmt(value: float, peak_lr: float | None) -> str:
+    return f"{value * peak_lr:.6g}" if peak_lr is not None else f"{value:.6g}"
+
+
+def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float | None = None) -> str:
+    """Describe ``schedule`` over ``total_steps`` (default: where it stops changing).
+
+    Values are multipliers of the peak, or absolute rates when ``peak_lr`` is given.
+    """
+    if peak_lr is not None:
+        peak_lr = check_real("peak_lr", peak_lr, low=0.0, low_open=True)
+    total = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
+    segments = schedule.segments()
+    if total is None:
+        total = schedule.horizon
+    unit = "lr" if peak_lr is not None else "multiplier"
+    lines = [f"{schedule.label()}" + (f", {total} steps" if total else "") + f" ({unit})"]
+    width = len(str(max(total or 0, *(b for b, _, _ in segments)))) + 1
+    for begin, end, leaf in segments:
+        if total is not None and begin >= total:
+            break
+        stop = end if end is not None else total
+        if total is not None and stop is not None:
+            stop = min(stop, total)
+        span = f"steps {begin:>{width}} - {stop - 1 if stop else '...':>{width}}"
+        value_begin = _fmt(schedule(begin), peak_lr)
+        value_end = _fmt(schedule(stop - 1), peak_lr) if stop else "..."
+        lines.append(f"  {span}  {leaf.label()}  [{value_begin} -> {value_end}]")
+    if total is None:
+        lines.append("  keeps changing: pass total_steps for the final value, min and max")
+        return "\n".join(lines)
+    marks = sorted({0, 1, total - 1, total} | {b for b, _, _ in segments if 0 < b < total})
+    lines.append("  at step: " + ", ".join(f"{s}: {_fmt(schedule(s), peak_lr)}" for s in marks))
+    values = schedule(np.arange(total + 1))
+    low, high = int(np.argmin(values)), int(np.argmax(values))
+    lines.append(
+        f"  min {_fmt(float(values[low]), peak_lr)} at step {low}, "
+        f"max {_fmt(float(values[high]), peak_lr)} at step {high}; "
+        f"held at {_fmt(float(values[-1]), peak_lr)} from step {total} on"
+    )
+    return "\n".join(lines)

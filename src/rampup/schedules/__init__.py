@@ -1,0 +1,70 @@
+"""The pure schedule core: shapes and combinators, numpy only."""
+
+from rampup.schedules.base import Schedule
+from rampup.schedules.compose import Clamp, Join, Multiply, clamp, join, multiply, with_warmup
+from rampup.schedules.cyclic import SGDR, OneCycle, Triangular
+from rampup.schedules.decay import (
+    Constant,
+    Cosine,
+    CosineRestarts,
+    Exponential,
+    InverseSqrt,
+    Linear,
+    MultiStep,
+    Polynomial,
+    SqrtDecay,
+    Step,
+)
+from rampup.schedules.warmup import Warmup, gradual_warmup, untuned_warmup, untuned_warmup_steps
+
+SHAPES: dict[str, type[Schedule]] = {
+    cls.shape: cls
+    for cls in (
+        Warmup,
+        Constant,
+        Linear,
+        Cosine,
+        CosineRestarts,
+        Polynomial,
+        SqrtDecay,
+        Step,
+        MultiStep,
+        Exponential,
+        InverseSqrt,
+        SGDR,
+        OneCycle,
+        Triangular,
+        Join,
+        Multiply,
+        Clamp,
+    )
+}
+
+__all__ = [
+    "SGDR",
+    "SHAPES",
+    "Clamp",
+    "Constant",
+    "Cosine",
+    "CosineRestarts",
+    "Exponential",
+    "InverseSqrt",
+    "Join",
+    "Linear",
+    "MultiStep",
+    "Multiply",
+    "OneCycle",
+    "Polynomial",
+    "Schedule",
+    "SqrtDecay",
+    "Step",
+    "Triangular",
+    "Warmup",
+    "clamp",
+    "gradual_warmup",
+    "join",
+    "multiply",
+    "untuned_warmup",
+    "untuned_warmup_steps",
+    "with_warmup",
+]

@@ -1,0 +1,216 @@
+"""Combinators: join schedules at step boundaries, multiply them, clamp them.
+
+A combination is itself a Schedule, so combinations nest and serialise like any shape.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, check_real
+from rampup.schedules.base import Schedule
+from rampup.schedules.warmup import Warmup
+
+
+def _schedules(name: str, items: object, minimum: int) -> tuple[Schedule, ...]:
+    if isinstance(items, Schedule) or not isinstance(items, Sequence):
+        raise ScheduleTypeError(f"{name} must be a list of schedules, got {items!r}")
+    out = tuple(items)
+    for item in out:
+        if not isinstance(item, Schedule):
+            raise ScheduleTypeError(
+                f"{name} must hold rampup schedules, got {type(item).__name__}: {item!r}"
+            )
+    if len(out) < minimum:
+        raise ScheduleValueError(f"{name} needs at least {minimum} schedule(s), got {len(out)}")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Join(Schedule):
+    """Run ``phases[i]`` on steps ``boundaries[i-1] <= t < boundaries[i]``.
+
+    With ``clock="relative"`` (default, like optax's ``join_schedules``) each phase sees the step
+    counted from its own start, ``t - boundaries[i-1]``; with ``clock="absolute"`` it sees ``t``.
+    Boundaries are non-decreasing integers >= 0; equal boundaries make a zero-length phase, which
+    is never used.
+    """
+
+    phases: tuple[Schedule, ...]
+    boundaries: tuple[int, ...]
+    clock: str = "relative"
+    shape: ClassVar[str] = "join"
+
+    def __post_init__(self) -> None:
+        phases = _schedules("phases", self.phases, 1)
+        if isinstance(self.boundaries, (str, bytes)) or not isinstance(self.boundaries, Sequence):
+            raise ScheduleTypeError(f"boundaries must be a list of integers, got {self.boundaries!r}")
+        boundaries = tuple(check_int("boundaries", b) for b in self.boundaries)
+        if len(boundaries) != len(phases) - 1:
+            raise ScheduleValueError(
+                f"boundaries must have one entry fewer than phases: {len(phases)} phases need "
+                f"{len(phases) - 1} boundaries, got {len(boundaries)}"
+            )
+        if any(b < a for a, b in zip(boundaries, boundaries[1:], strict=False)):
+            raise ScheduleValueError(f"boundaries must be non-decreasing, got {list(boundaries)}")
+        check_choice("clock", self.clock, ("relative", "absolute"))
+        object.__setattr__(self, "phases", phases)
+        object.__setattr__(self, "boundaries", boundaries)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        boundaries = self.boundaries
+        relative = self.clock == "relative"
+        if xp.is_scalar:
+            index = bisect.bisect_right(boundaries, t)
+            if relative and index:
+                t = t - boundaries[index - 1]
+            return self.phases[index]._eval(t, xp)
+        which = np.searchsorted(np.asarray(boundaries, dtype=np.float64), t, side="right")
+        out = np.empty(t.shape, dtype=np.float64)
+        for index, phase in enumerate(self.phases):
+            mask = which == index
+            if not mask.any():
+                continue
+            local = t[mask]
+            if relative and index:
+                local = local - boundaries[index - 1]
+            out[mask] = phase._eval(local, xp)
+        return out
+
+    @property
+    def horizon(self) -> int | None:
+        last = self.phases[-1].horizon
+        start = self.boundaries[-1] if self.boundaries else 0
+        if last is None:
+            return None
+        return start + last if self.clock == "relative" else max(start, last)
+
+    def segments(self) -> list[tuple[int, int | None, Schedule]]:
+        join = self
+        out: list[tuple[int, int | None, Schedule]] = []
+        starts = (0, *join.boundaries)
+        ends: tuple[int | None, ...] = (*join.boundaries, None)
+        for phase, begin, end in zip(join.phases, starts, ends, strict=True):
+            if end is not None and end <= begin:
+                continue
+            if isinstance(phase, Join) and join.clock == "relative":
+                for sub_begin, sub_end, sub in phase.segments():
+                    first = begin + sub_begin
+                    last = None if sub_end is None else begin + sub_end
+                    if end is not None:
+                        if first >= end:
+                            continue
+                        last = end if last is None else min(last, end)
+                    out.append((first, last, sub))
+            else:
+                if end is None and phase.horizon is not None:
+                    local_end = phase.horizon
+                    last_step = begin + local_end if join.clock == "relative" else local_end
+                    out.append((begin, max(begin, last_step), phase))
+                else:
+                    out.append((begin, end, phase))
+        return out
+
+    def label(self) -> str:
+        return f"join of {len(self.phases)} phases"
+
+
+@dataclass(frozen=True, slots=True)
+class Multiply(Schedule):
+    """The product of several schedules at each step (e.g. a warmup that dampens another)."""
+
+    factors: tuple[Schedule, ...]
+    shape: ClassVar[str] = "multiply"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "factors", _schedules("factors", self.factors, 1))
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        value = self.factors[0]._eval(t, xp)
+        for factor in self.factors[1:]:
+            value = value * factor._eval(t, xp)
+        return value
+
+    @property
+    def horizon(self) -> int | None:
+        horizons = [f.horizon for f in self.factors]
+        if any(h is None for h in horizons):
+            return None
+        return max(h for h in horizons if h is not None)
+
+    def label(self) -> str:
+        return " x ".join(f"({f.label()})" for f in self.factors)
+
+
+@dataclass(frozen=True, slots=True)
+class Clamp(Schedule):
+    """``schedule`` clipped to ``[minimum, maximum]`` (``maximum=None``: no ceiling)."""
+
+    schedule: Schedule
+    minimum: float = 0.0
+    maximum: float | None = None
+    shape: ClassVar[str] = "clamp"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, Schedule):
+            raise ScheduleTypeError(f"schedule must be a rampup schedule, got {self.schedule!r}")
+        low = check_real("minimum", self.minimum, low=0.0)
+        if self.maximum is not None:
+            check_real("maximum", self.maximum, low=low)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        value = xp.maximum(self.schedule._eval(t, xp), self.minimum)
+        if self.maximum is not None:
+            value = xp.minimum(value, self.maximum)
+        return value
+
+    @property
+    def horizon(self) -> int | None:
+        return self.schedule.horizon
+
+    def label(self) -> str:
+        ceiling = "" if self.maximum is None else f", at most {self.maximum:g}"
+        return f"{self.schedule.label()} (at least {self.minimum:g}{ceiling})"
+
+
+def join(phases: Sequence[Schedule], boundaries: Sequence[int], clock: str = "relative") -> Join:
+    """Join schedules at step boundaries (see :class:`Join`)."""
+    return Join(phases=tuple(phases), boundaries=tuple(boundaries), clock=clock)
+
+
+def multiply(*factors: Schedule) -> Multiply:
+    """The product of schedules (see :class:`Multiply`)."""
+    return Multiply(factors=factors)
+
+
+def clamp(schedule: Schedule, minimum: float = 0.0, maximum: float | None = None) -> Clamp:
+    """Clip a schedule to a floor and an optional ceiling (see :class:`Clamp`)."""
+    return Clamp(schedule=schedule, minimum=minimum, maximum=maximum)
+
+
+def with_warmup(
+    main: Schedule,
+    warmup_steps: int,
+    *,
+    curve: str = "linear",
+    start: float | None = None,
+    endpoints: str = "end",
+    clock: str = "relative",
+) -> Schedule:
+    """A warmup of ``warmup_steps`` updates in front of ``main``.
+
+    ``clock="relative"`` (default, as transformers does): ``main`` starts its own step 0 when
+    warmup ends, so its whole length follows the warmup. ``clock="absolute"``: ``main`` runs on the
+    global step and warmup replaces its first ``warmup_steps`` updates. With 0 warmup steps this
+    returns ``main`` itself.
+    """
+    steps = check_int("warmup_steps", warmup_steps)
+    if steps == 0:
+        return main
+    warm = Warmup(steps=steps, curve=curve, start=start, endpoints=endpoints)
+    return Join(phases=(warm, main), boundaries=(steps,), clock=clock)

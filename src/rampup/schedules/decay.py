@@ -1,0 +1,334 @@
+"""Main and decay shapes. Each starts at 1 (the peak) on its own step 0 unless stated."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rampup.errors import (
+    ScheduleTypeError,
+    ScheduleValueError,
+    check_choice,
+    check_int,
+    check_real,
+)
+from rampup.schedules.base import ENDPOINTS, Schedule, position
+
+
+def _check_floor(value: float) -> float:
+    return check_real("min_lr_ratio", value, low=0.0, high=1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Constant(Schedule):
+    """A constant multiplier: ``value`` at every step (1 = the peak rate)."""
+
+    value: float = 1.0
+    shape: ClassVar[str] = "constant"
+
+    def __post_init__(self) -> None:
+        check_real("value", self.value, low=0.0)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        return self.value
+
+    @property
+    def horizon(self) -> int:
+        return 0
+
+    def label(self) -> str:
+        return f"constant {self.value:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Linear(Schedule):
+    """Linear decay from 1 to ``min_lr_ratio`` over ``steps`` updates, then held.
+
+    With ``n, d`` from :func:`position` (default ``n = t``, ``d = steps``):
+    ``min_lr_ratio + (1 - min_lr_ratio) * (d - n) / d``.
+    """
+
+    steps: int
+    min_lr_ratio: float = 0.0
+    endpoints: str = "start"
+    shape: ClassVar[str] = "linear"
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps)
+        _check_floor(self.min_lr_ratio)
+        check_choice("endpoints", self.endpoints, ENDPOINTS)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        n, d = position(t, self.steps, self.endpoints, xp)
+        floor = self.min_lr_ratio
+        return floor + (1.0 - floor) * ((d - n) / d)
+
+    @property
+    def horizon(self) -> int:
+        return self.steps
+
+    def label(self) -> str:
+        return f"linear decay 1 -> {self.min_lr_ratio:g} over {self.steps} steps"
+
+
+@dataclass(frozen=True, slots=True)
+class Cosine(Schedule):
+    """Cosine decay from 1 to ``min_lr_ratio`` over ``steps`` updates, then held.
+
+    ``min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + cos(pi * cycles * 2 * p))`` with ``p = n / d``
+    from :func:`position`. ``cycles=0.5`` is a half cosine (1 down to the floor); larger values
+    swing back up (transformers' ``num_cycles``). The floor is an affine rescale, never a clip.
+    """
+
+    steps: int
+    min_lr_ratio: float = 0.0
+    cycles: float = 0.5
+    endpoints: str = "start"
+    shape: ClassVar[str] = "cosine"
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps)
+        _check_floor(self.min_lr_ratio)
+        check_real("cycles", self.cycles, low=0.0, low_open=True)
+        check_choice("endpoints", self.endpoints, ENDPOINTS)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        n, d = position(t, self.steps, self.endpoints, xp)
+        factor = 0.5 * (1.0 + xp.cos(math.pi * self.cycles * 2.0 * (n / d)))
+        floor = self.min_lr_ratio
+        return floor + (1.0 - floor) * factor
+
+    @property
+    def horizon(self) -> int:
+        return self.steps
+
+    def label(self) -> str:
+        extra = "" if self.cycles == 0.5 else f", {self.cycles:g} cycles"
+        return f"cosine decay 1 -> {self.min_lr_ratio:g} over {self.steps} steps{extra}"
+
+
+@dataclass(frozen=True, slots=True)
+class CosineRestarts(Schedule):
+    """Cosine with ``cycles`` equal hard restarts over ``steps`` updates, then the floor.
+
+    ``p = t / steps``; for p < 1: ``floor + (1 - floor) * 0.5 * (1 + cos(pi * ((cycles * p) mod 1)))``,
+    else ``floor`` (transformers' ``cosine_with_restarts``).
+    """
+
+    steps: int
+    cycles: float = 1
+    min_lr_ratio: float = 0.0
+    shape: ClassVar[str] = "cosine_restarts"
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps)
+        check_real("cycles", self.cycles, low=0.0, low_open=True)
+        _check_floor(self.min_lr_ratio)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        n, d = position(t, self.steps, "start", xp)
+        progress = n / d
+        wave = 0.5 * (1.0 + xp.cos(math.pi * ((float(self.cycles) * progress) % 1.0)))
+        factor = xp.where(progress >= 1.0, 0.0, wave)
+        floor = self.min_lr_ratio
+        return floor + (1.0 - floor) * factor
+
+    @property
+    def horizon(self) -> int:
+        return self.steps
+
+    def label(self) -> str:
+        return f"cosine, {self.cycles:g} hard restarts over {self.steps} steps"
+
+
+@dataclass(frozen=True, slots=True)
+class Polynomial(Schedule):
+    """Polynomial decay over ``steps`` updates, then held; ``q = 1 - t / steps``.
+
+    Relative form (default): ``min_lr_ratio + (1 - min_lr_ratio) * q ** power``.
+    Absolute form (transformers' ``lr_end``): with ``lr_end`` and ``peak_lr`` given,
+    ``((peak_lr - lr_end) * q ** power + lr_end) / peak_lr``.
+    """
+
+    steps: int
+    power: float = 1.0
+    min_lr_ratio: float = 0.0
+    lr_end: float | None = None
+    peak_lr: float | None = None
+    shape: ClassVar[str] = "polynomial"
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps)
+        check_real("power", self.power, low=0.0, low_open=True)
+        _check_floor(self.min_lr_ratio)
+        if (self.lr_end is None) != (self.peak_lr is None):
+            raise ScheduleValueError(
+                "lr_end and peak_lr go together: lr_end is an absolute rate read against "
+                f"peak_lr; got lr_end={self.lr_end!r}, peak_lr={self.peak_lr!r}"
+            )
+        if self.lr_end is not None and self.peak_lr is not None:
+            if self.min_lr_ratio != 0.0:
+                raise ScheduleValueError("give either min_lr_ratio or lr_end, not both")
+            peak = check_real("peak_lr", self.peak_lr, low=0.0, low_open=True)
+            end = check_real("lr_end", self.lr_end, low=0.0)
+            if not end < peak:
+                raise ScheduleValueError(
+                    f"lr_end must be smaller than peak_lr ({peak:g}), got {end:g}"
+                )
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        n, d = position(t, self.steps, "start", xp)
+        remaining = (1 - n / d) ** self.power
+        if self.lr_end is not None and self.peak_lr is not None:
+            return ((self.peak_lr - self.lr_end) * remaining + self.lr_end) / self.peak_lr
+        floor = self.min_lr_ratio
+        return floor + (1.0 - floor) * remaining
+
+    @property
+    def horizon(self) -> int:
+        return self.steps
+
+    def label(self) -> str:
+        end = (
+            f"{self.lr_end / self.peak_lr:g}"
+            if self.lr_end is not None and self.peak_lr
+            else f"{self.min_lr_ratio:g}"
+        )
+        return f"polynomial decay (power {self.power:g}) 1 -> {end} over {self.steps} steps"
+
+
+@dataclass(frozen=True, slots=True)
+class SqrtDecay(Schedule):
+    """The "1-sqrt" cooldown of warmup-stable-decay schedules, then held.
+
+    ``min_lr_ratio + (1 - min_lr_ratio) * (1 - sqrt(t / steps))``.
+    """
+
+    steps: int
+    min_lr_ratio: float = 0.0
+    shape: ClassVar[str] = "sqrt_decay"
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps)
+        _check_floor(self.min_lr_ratio)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        n, d = position(t, self.steps, "start", xp)
+        floor = self.min_lr_ratio
+        return floor + (1.0 - floor) * (1.0 - xp.sqrt(n / d))
+
+    @property
+    def horizon(self) -> int:
+        return self.steps
+
+    def label(self) -> str:
+        return f"1-sqrt decay 1 -> {self.min_lr_ratio:g} over {self.steps} steps"
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Schedule):
+    """Step decay: ``gamma ** floor(t / step_size)`` (torch's StepLR)."""
+
+    step_size: int
+    gamma: float = 0.1
+    shape: ClassVar[str] = "step"
+
+    def __post_init__(self) -> None:
+        check_int("step_size", self.step_size, minimum=1)
+        check_real("gamma", self.gamma, low=0.0, low_open=True)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        return self.gamma ** (t // self.step_size)
+
+    def label(self) -> str:
+        return f"x{self.gamma:g} every {self.step_size} steps"
+
+
+@dataclass(frozen=True, slots=True)
+class MultiStep(Schedule):
+    """Multi-step decay: ``gamma ** (number of milestones <= t)`` (torch's MultiStepLR)."""
+
+    milestones: tuple[int, ...]
+    gamma: float = 0.1
+    shape: ClassVar[str] = "multistep"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.milestones, (str, bytes)) or not hasattr(self.milestones, "__iter__"):
+            raise ScheduleTypeError(
+                f"milestones must be a sequence of integers, got {self.milestones!r}"
+            )
+        milestones = tuple(check_int("milestones", m) for m in self.milestones)
+        if any(b <= a for a, b in zip(milestones, milestones[1:], strict=False)):
+            raise ScheduleValueError(
+                f"milestones must be strictly increasing, got {list(milestones)}"
+            )
+        object.__setattr__(self, "milestones", milestones)
+        check_real("gamma", self.gamma, low=0.0, low_open=True)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        if xp.is_scalar:
+            return self.gamma ** bisect.bisect_right(self.milestones, t)
+        count = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), t, side="right")
+        return self.gamma ** count.astype(np.float64)
+
+    @property
+    def horizon(self) -> int:
+        return self.milestones[-1] if self.milestones else 0
+
+    def label(self) -> str:
+        return f"x{self.gamma:g} at steps {', '.join(map(str, self.milestones))}"
+
+
+@dataclass(frozen=True, slots=True)
+class Exponential(Schedule):
+    """Exponential decay, ``gamma ** t`` or ``exp(-rate * t)`` (exactly one of them given)."""
+
+    gamma: float | None = None
+    rate: float | None = None
+    shape: ClassVar[str] = "exponential"
+
+    def __post_init__(self) -> None:
+        if (self.gamma is None) == (self.rate is None):
+            raise ScheduleValueError(
+                "give exactly one of gamma (factor per step, in (0, 1]) or rate "
+                f"(k in exp(-k t), >= 0); got gamma={self.gamma!r}, rate={self.rate!r}"
+            )
+        if self.gamma is not None:
+            check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        if self.rate is not None:
+            check_real("rate", self.rate, low=0.0)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        if self.gamma is not None:
+            return self.gamma**t
+        return xp.exp(-self.rate * t)
+
+    @property
+    def horizon(self) -> int | None:
+        return 0 if self.gamma == 1.0 or self.rate == 0.0 else None
+
+    def label(self) -> str:
+        if self.gamma is not None:
+            return f"exponential decay x{self.gamma:g} per step"
+        return f"exponential decay exp(-{self.rate:g} t)"
+
+
+@dataclass(frozen=True, slots=True)
+class InverseSqrt(Schedule):
+    """Inverse square root decay: ``1 / sqrt((t + timescale) / timescale)``; 1 at t = 0."""
+
+    timescale: int = 10_000
+    shape: ClassVar[str] = "inverse_sqrt"
+
+    def __post_init__(self) -> None:
+        check_int("timescale", self.timescale, minimum=1)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        return 1.0 / xp.sqrt((t + self.timescale) / self.timescale)
+
+    def label(self) -> str:
+        return f"inverse sqrt decay (timescale {self.timescale})"
