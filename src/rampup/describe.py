@@ -46,6 +46,10 @@ def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float 
     lines.append(
         f"  min {_fmt(float(values[low]), peak_lr)} at step {low}, "
         f"max {_fmt(float(values[high]), peak_lr)} at step {high}; "
-        f"held at {_fmt(float(values[-1]), peak_lr)} from step {total} on"
+        + (
+            f"held at {_fmt(float(values[-1]), peak_lr)} from step {total} on"
+            if schedule.horizon is not None and schedule.horizon <= total
+            else f"{_fmt(float(values[-1]), peak_lr)} at step {total}, still changing"
+        )
     )
     return "\n".join(lines)

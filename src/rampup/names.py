@@ -40,6 +40,8 @@ from rampup.schedules import (
     Triangular,
     Warmup,
 )
+from rampup.schedules.base import ENDPOINTS
+from rampup.schedules.warmup import WARMUP_CURVES
 
 Builder = Callable[[int, "int | None", dict[str, Any]], Schedule]
 
@@ -118,12 +120,19 @@ def _min_ratio(options: dict[str, Any], *, required: bool, rate_key: str = "min_
                 "min_lr is an absolute rate: pass peak_lr (the optimizer's lr) to read it "
                 f"against, or give {rate_key} as a fraction of the peak"
             )
-        return float(min_lr) / float(peak)
+        peak_value = check_real("peak_lr", peak, low=0.0, low_open=True)
+        return check_real("min_lr", min_lr, low=0.0, high=peak_value) / peak_value
     if rate is None:
         if required:
             raise ScheduleValueError(f"One of min_lr or {rate_key} should be set")
         return 0.0
-    return float(rate)
+    return check_real(rate_key, rate, low=0.0, high=1.0)
+
+
+def _cycles(options: dict[str, Any]) -> Any:
+    """Validate num_cycles under the name the caller used (the shapes call it ``cycles``)."""
+    check_real("num_cycles", options["num_cycles"], low=0.0, low_open=True)
+    return options["num_cycles"]
 
 
 # --- transformers' names -------------------------------------------------------------------
@@ -135,12 +144,12 @@ _register(Entry(
 ))
 _register(Entry(
     "cosine", "linear warmup from 0, then half-cosine decay to 0 at total_steps (transformers)",
-    _hf(lambda n, o: Cosine(steps=n, cycles=o["num_cycles"], min_lr_ratio=o["min_lr_ratio"])),
+    _hf(lambda n, o: Cosine(steps=n, cycles=_cycles(o), min_lr_ratio=o["min_lr_ratio"])),
     {"num_cycles": 0.5, "min_lr_ratio": 0.0}, transformers=True,
 ))
 _register(Entry(
     "cosine_with_restarts", "linear warmup, then num_cycles cosines with hard restarts (transformers)",
-    _hf(lambda n, o: CosineRestarts(steps=n, cycles=o["num_cycles"])),
+    _hf(lambda n, o: CosineRestarts(steps=n, cycles=_cycles(o))),
     {"num_cycles": 1}, transformers=True,
 ))
 
@@ -156,6 +165,8 @@ def _polynomial(n: int, o: dict[str, Any]) -> Schedule:
             f"polynomial reads lr_end={lr_end:g} against the peak rate: pass peak_lr (the "
             "optimizer's lr), or min_lr_ratio for an end value relative to the peak"
         )
+    check_real("peak_lr", o["peak_lr"], low=0.0, low_open=True)
+    check_real("lr_end", lr_end, low=0.0)
     if not o["peak_lr"] > lr_end:
         raise ScheduleValueError(f"lr_end ({lr_end}) must be smaller than initial lr ({o['peak_lr']})")
     return Polynomial(steps=n, power=o["power"], lr_end=lr_end, peak_lr=o["peak_lr"])
@@ -189,7 +200,7 @@ _register(Entry(
 ))
 _register(Entry(
     "cosine_with_min_lr", "linear warmup, then cosine decay to min_lr / min_lr_rate (transformers)",
-    _hf(lambda n, o: Cosine(steps=n, cycles=o["num_cycles"], min_lr_ratio=_min_ratio(o, required=True))),
+    _hf(lambda n, o: Cosine(steps=n, cycles=_cycles(o), min_lr_ratio=_min_ratio(o, required=True))),
     {"num_cycles": 0.5, "min_lr": None, "min_lr_rate": None, "peak_lr": None}, transformers=True,
 ))
 
@@ -197,9 +208,11 @@ _register(Entry(
 def _cosine_warmup_with_min_lr(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
     floor = _min_ratio(o, required=True)
     assert total is not None
-    main = Cosine(steps=total - warmup, cycles=o["num_cycles"], min_lr_ratio=floor, endpoints="end")
+    main = Cosine(steps=total - warmup, cycles=_cycles(o), min_lr_ratio=floor, endpoints="end")
     if o["warmup_lr_rate"] is None:
         return _prefix(main, warmup, o, "end")
+    if o.get("warmup_start") is not None:
+        raise ScheduleValueError("give warmup_lr_rate or warmup_start, not both")
     rate = check_real("warmup_lr_rate", o["warmup_lr_rate"], low=0.0, high=1.0)
     return _prefix(main, warmup, {**o, "warmup_start": rate}, "both")
 
@@ -235,6 +248,11 @@ def _stable_decay(
         endpoints=o.get("warmup_endpoints") or endpoints,
     )
     phases = (warm, Constant(), _decay(decay_kind, decay, floor, cycles))
+    if decay_kind == "cosine" and cycles != 0.5:
+        # A cosine of other than half a cycle does not end on the floor; transformers' WSD
+        # drops to min_lr_ratio once the decay is over, so hold the floor from there.
+        end = warmup + stable + decay
+        return Join(phases=(*phases, Constant(floor)), boundaries=(warmup, warmup + stable, end))
     return Join(phases=phases, boundaries=(warmup, warmup + stable))
 
 
@@ -254,11 +272,15 @@ def _wsd_hf(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
                 f"total_steps ({total})"
             )
     stable = check_int("num_stable_steps", stable)
+    if o.get("warmup_curve", "linear") != "linear":
+        raise ScheduleValueError(
+            "warmup_stable_decay sets its warmup shape with warmup_type, not warmup_curve"
+        )
     warmup_type = check_choice("warmup_type", o["warmup_type"], _DECAYS)
     decay_type = check_choice("decay_type", o["decay_type"], _DECAYS)
     floor = check_real("min_lr_ratio", o["min_lr_ratio"], low=0.0, high=1.0)
     return _stable_decay(warmup, stable, decay, o, warmup_type, decay_type, floor,
-                         o["num_cycles"], "start")
+                         _cycles(o), "start")
 
 
 _register(Entry(
@@ -435,6 +457,12 @@ def schedule(
     if name == "goyal" and steps == 0 and warmup_steps is None and warmup is None:
         raise ScheduleValueError("goyal needs a warmup length (warmup_steps or warmup='5ep')")
     merged = {**valid, **options}
+    if entry.warmup:
+        check_choice("warmup_curve", merged["warmup_curve"], WARMUP_CURVES)
+        if merged["warmup_endpoints"] is not None:
+            check_choice("warmup_endpoints", merged["warmup_endpoints"], ENDPOINTS)
+        if merged["warmup_start"] is not None:
+            check_real("warmup_start", merged["warmup_start"], low=0.0, high=1.0)
     for key in ("step_size", "milestones", "period_steps", "step_size_up"):
         if key in merged and merged[key] is None and key in valid:
             raise ScheduleValueError(f"{name} needs the option {key}")

@@ -92,9 +92,10 @@ class Schedule:
             raise ScheduleTypeError(
                 f"step must be an int or an array of integers, got dtype {steps.dtype}"
             )
-        if steps.dtype.kind == "f":
-            if not np.all(np.isfinite(steps)) or np.any(steps != np.floor(steps)):
-                raise ScheduleValueError("step must hold whole numbers, got fractional or NaN")
+        if steps.dtype.kind == "f" and (
+            not np.all(np.isfinite(steps)) or np.any(steps != np.floor(steps))
+        ):
+            raise ScheduleValueError("step must hold whole numbers, got fractional or NaN")
         if steps.size and steps.min() < 0:
             raise ScheduleValueError(f"step must be >= 0, got {steps.min()}")
         t = steps.astype(np.float64)
@@ -105,7 +106,7 @@ class Schedule:
         """The formula: ``t`` is an int (xp=SCALAR) or a float64 array (xp=ARRAY), t >= 0."""
         raise NotImplementedError
 
-    def curve(self, total_steps: int) -> FloatArray:
+    def preview(self, total_steps: int) -> FloatArray:
         """The multipliers for steps 0 .. total_steps - 1, as one float64 array."""
         from rampup.errors import check_int
 
@@ -148,6 +149,10 @@ def _plain(value: Any) -> Any:
         return value.to_dict()
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        # Fields validated as numbers may hold numpy scalars (np.int64 steps, np.float32 ...),
+        # which json and yaml.safe_dump cannot write.
+        return value.item()
     return value
 
 

@@ -6,6 +6,7 @@ A combination is itself a Schedule, so combinations nest and serialise like any 
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -56,7 +57,7 @@ class Join(Schedule):
                 f"boundaries must have one entry fewer than phases: {len(phases)} phases need "
                 f"{len(phases) - 1} boundaries, got {len(boundaries)}"
             )
-        if any(b < a for a, b in zip(boundaries, boundaries[1:], strict=False)):
+        if any(b < a for a, b in itertools.pairwise(boundaries)):
             raise ScheduleValueError(f"boundaries must be non-decreasing, got {list(boundaries)}")
         check_choice("clock", self.clock, ("relative", "absolute"))
         object.__setattr__(self, "phases", phases)

@@ -64,7 +64,8 @@ class SGDR(Schedule):
     def horizon(self) -> int | None:
         if self.max_cycles is None:
             return None
-        return math.ceil(self._cycle_start(self.max_cycles))
+        end: float = self._cycle_start(self.max_cycles)
+        return math.ceil(end)
 
     def label(self) -> str:
         return (

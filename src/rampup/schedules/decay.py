@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -262,7 +263,7 @@ class MultiStep(Schedule):
                 f"milestones must be a sequence of integers, got {self.milestones!r}"
             )
         milestones = tuple(check_int("milestones", m) for m in self.milestones)
-        if any(b <= a for a, b in zip(milestones, milestones[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(milestones)):
             raise ScheduleValueError(
                 f"milestones must be strictly increasing, got {list(milestones)}"
             )
@@ -305,7 +306,8 @@ class Exponential(Schedule):
     def _eval(self, t: Any, xp: Any) -> Any:
         if self.gamma is not None:
             return self.gamma**t
-        return xp.exp(-self.rate * t)
+        rate: float = self.rate  # type: ignore[assignment]
+        return xp.exp(-rate * t)
 
     @property
     def horizon(self) -> int | None:

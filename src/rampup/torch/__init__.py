@@ -1,0 +1,45 @@
+"""rampup for PyTorch: the scheduler, warmup around existing schedulers, transformers' API."""
+
+from rampup.torch.compat import (
+    TYPE_TO_SCHEDULER_FUNCTION,
+    GradualWarmupScheduler,
+    GreedyLR,
+    get_constant_schedule,
+    get_constant_schedule_with_warmup,
+    get_cosine_schedule_with_warmup,
+    get_cosine_with_hard_restarts_schedule_with_warmup,
+    get_cosine_with_min_lr_schedule_with_warmup,
+    get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
+    get_greedy_schedule,
+    get_inverse_sqrt_schedule,
+    get_linear_schedule_with_warmup,
+    get_polynomial_decay_schedule_with_warmup,
+    get_reduce_on_plateau_schedule,
+    get_scheduler,
+    get_wsd_schedule,
+)
+from rampup.torch.scheduler import Scheduler, to_tensor_lrs
+from rampup.torch.wrap import WarmupWrapper, with_warmup
+
+__all__ = [
+    "TYPE_TO_SCHEDULER_FUNCTION",
+    "GradualWarmupScheduler",
+    "GreedyLR",
+    "Scheduler",
+    "WarmupWrapper",
+    "get_constant_schedule",
+    "get_constant_schedule_with_warmup",
+    "get_cosine_schedule_with_warmup",
+    "get_cosine_with_hard_restarts_schedule_with_warmup",
+    "get_cosine_with_min_lr_schedule_with_warmup",
+    "get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+    "get_greedy_schedule",
+    "get_inverse_sqrt_schedule",
+    "get_linear_schedule_with_warmup",
+    "get_polynomial_decay_schedule_with_warmup",
+    "get_reduce_on_plateau_schedule",
+    "get_scheduler",
+    "get_wsd_schedule",
+    "to_tensor_lrs",
+    "with_warmup",
+]

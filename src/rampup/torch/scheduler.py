@@ -1,0 +1,357 @@
+"""rampup's PyTorch scheduler: writes ``base_lr * schedule(step)`` into each parameter group.
+
+It is a ``torch.optim.lr_scheduler.LRScheduler`` (so Lightning, transformers' Trainer and
+accelerate accept it) but does not run that class's constructor: torch's constructor wraps
+``optimizer.step`` in a Python closure, which ``torch.compile`` cannot trace through. Nothing here
+reads the optimizer's current rate to compute the next one, so resuming and composing cannot
+drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from rampup.config import from_dict
+from rampup.errors import (
+    ScheduleTypeError,
+    ScheduleValueError,
+    check_choice,
+    check_int,
+    warn_once,
+)
+from rampup.schedules import Constant, Schedule
+
+STATE_FORMAT = "rampup.Scheduler/1"
+CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
+
+
+def check_optimizer(optimizer: object) -> Optimizer:
+    """The optimizer, if it is a torch optimizer with at least one parameter group."""
+    if not isinstance(optimizer, Optimizer):
+        raise ScheduleTypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    if not optimizer.param_groups:
+        raise ScheduleValueError("optimizer has no parameter groups: nothing to schedule")
+    return optimizer
+
+
+def _as_float(value: object) -> float:
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)  # type: ignore[arg-type]
+
+
+def initial_lrs(optimizer: Optimizer) -> list[float]:
+    """Each group's peak rate: its ``initial_lr`` if a scheduler set one before, else its ``lr``.
+
+    ``initial_lr`` is written back (as torch's schedulers do) so other tools can read it.
+    """
+    peaks = []
+    for group in optimizer.param_groups:
+        peak = _as_float(group.get("initial_lr", group["lr"]))
+        group.setdefault("initial_lr", peak)
+        peaks.append(peak)
+    return peaks
+
+
+def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
+    """Human-readable differences between two schedule configs (nested dicts and lists)."""
+    if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        out = []
+        for key in sorted(set(saved) | set(current), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in saved or key not in current:
+                out.append(f"{where}: only in {'this scheduler' if key in current else 'the saved state'}")
+            else:
+                out.extend(config_differences(saved[key], current[key], where))
+        return out
+    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
+        if len(saved) != len(current):
+            return [f"{path}: {len(saved)} entries saved, {len(current)} now"]
+        out = []
+        for i, (a, b) in enumerate(zip(saved, current, strict=True)):
+            out.extend(config_differences(a, b, f"{path}[{i}]"))
+        return out
+    return [] if saved == current else [f"{path}: saved {saved!r}, now {current!r}"]
+
+
+class Scheduler(LRScheduler):
+    """Drive any torch optimizer from a rampup schedule.
+
+    ``lr_g(step) = base_lr_g * schedule_g(step)`` for each parameter group ``g``, where
+    ``base_lr_g`` is the group's rate when the scheduler is attached (its peak) and ``step`` counts
+    completed optimizer updates. Call ``optimizer.step()`` then ``scheduler.step()`` once per
+    update. Before the first ``step()`` the rate in force is the schedule's value at step 0.
+
+    Args:
+        optimizer: any torch optimizer.
+        schedule: one rampup schedule for every group, or a list with one per group (e.g. no
+            warmup for a pretrained backbone, warmup for a new head).
+        tensor_lr: convert float rates to 0-d tensors when attaching, for ``torch.compile``; a rate
+            that is already a tensor is always updated in place with ``fill_``.
+        on_skipped_step: what ``step()`` does when the optimizer made no update since the last
+            call (a ``GradScaler`` skip on inf/NaN): ``"advance"`` (default: the planned length
+            holds) or ``"hold"``. Skips are counted in ``skipped_steps``.
+        total_steps: the planned number of updates, for the overshoot and completion checks
+            (default: where the schedule stops changing).
+    """
+
+    base_lrs: list[float]  # type: ignore[assignment]
+    _last_lr: list[float]  # type: ignore[assignment]
+
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedule: Schedule | Sequence[Schedule],
+        *,
+        tensor_lr: bool = False,
+        on_skipped_step: str = "advance",
+        total_steps: int | None = None,
+    ) -> None:
+        self.optimizer = check_optimizer(optimizer)
+        groups = self.optimizer.param_groups
+        if isinstance(schedule, Schedule):
+            schedules = [schedule] * len(groups)
+        elif isinstance(schedule, Sequence) and not isinstance(schedule, (str, bytes)):
+            schedules = list(schedule)
+            if len(schedules) != len(groups):
+                raise ScheduleValueError(
+                    f"schedule list has {len(schedules)} entries but the optimizer has "
+                    f"{len(groups)} parameter groups: give one schedule per group"
+                )
+        else:
+            kind = "a function" if callable(schedule) else type(schedule).__name__
+            raise ScheduleTypeError(
+                f"schedule must be a rampup Schedule or a list of them (one per group), got {kind}; "
+                "build one with rampup.schedule(...) or the shapes in rampup (plain callables "
+                "cannot be saved in a state_dict and resumed)"
+            )
+        for item in schedules:
+            if not isinstance(item, Schedule):
+                raise ScheduleTypeError(f"every schedule must be a rampup Schedule, got {item!r}")
+        self._schedules = schedules
+        self._shared = all(s is schedules[0] for s in schedules)
+        self.on_skipped_step = check_choice("on_skipped_step", on_skipped_step, ("advance", "hold"))
+        self.total_steps = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
+        if tensor_lr:
+            for group in groups:
+                if not isinstance(group["lr"], torch.Tensor):
+                    group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32)
+        self.base_lrs = initial_lrs(self.optimizer)
+        self.last_epoch = 0
+        self._step_count = 1
+        self.skipped_steps = 0
+        self._marker: tuple[Any, int] | None = None
+        self._end = self._planned_end()
+        self._apply()
+
+    # -- the per-step path ----------------------------------------------------------------------
+    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
+        """Advance one optimizer update (or, with ``epoch``, jump to that step)."""
+        if epoch is not None:
+            self.last_epoch = check_int("epoch", epoch)
+        else:
+            if not self._optimizer_updated():
+                self.skipped_steps += 1
+                self._warn_if_stepping_too_often()
+                if self.on_skipped_step == "hold":
+                    return
+            self.last_epoch += 1
+            self._step_count += 1
+        self._apply()
+
+    def _apply(self) -> None:
+        step = self.last_epoch
+        groups = self.optimizer.param_groups
+        if self._shared:
+            multiplier = self._schedules[0](step)
+            lrs = [base * multiplier for base in self.base_lrs]
+        else:
+            lrs = [base * s(step) for base, s in zip(self.base_lrs, self._schedules, strict=True)]
+        for group, lr in zip(groups, lrs, strict=True):
+            current = group["lr"]
+            if isinstance(current, torch.Tensor):
+                current.fill_(lr)
+            else:
+                group["lr"] = lr
+        self._last_lr = lrs
+        horizon = self._end
+        if horizon is not None and step > horizon:
+            warn_once(
+                f"past-end:{id(self)}",
+                f"scheduler.step() went past the end of the schedule ({horizon} steps, now at "
+                f"step {step}); the last rate is held. If training is meant to be this long, "
+                "build the schedule with a larger total_steps.",
+            )
+
+    def _planned_end(self) -> int | None:
+        """The step where a schedule that ends (decays to its last value) ends, else None.
+
+        Schedules that settle on a constant peak (constant_with_warmup) never "end".
+        """
+        if self.total_steps is not None:
+            return self.total_steps
+        for schedule in self._schedules:
+            if isinstance(schedule.segments()[-1][2], Constant):
+                return None
+        return self._horizon()
+
+    def _horizon(self) -> int | None:
+        horizons = [s.horizon for s in self._schedules]
+        if any(h is None for h in horizons):
+            return None
+        return max(h for h in horizons if h is not None)
+
+    def _optimizer_updated(self) -> bool:
+        """Whether the optimizer changed its state since the last call (no device sync).
+
+        Optimizers with state (Adam's step count, SGD's momentum buffer) bump the tensor's
+        in-place version counter on every update. Without any state tensor this cannot be told,
+        and every call counts as an update.
+        """
+        marker = self._state_tensor()
+        if marker is None:
+            return True
+        token = (id(marker), marker._version)
+        updated = token != self._marker
+        self._marker = token
+        return updated
+
+    def _state_tensor(self) -> torch.Tensor | None:
+        state = self.optimizer.state
+        for group in self.optimizer.param_groups:
+            for param in group["params"]:
+                entry = state.get(param)
+                if entry:
+                    value = entry.get("step")
+                    if isinstance(value, torch.Tensor):
+                        return value
+                    for value in entry.values():
+                        if isinstance(value, torch.Tensor):
+                            return value
+                    return None
+        return None
+
+    def _warn_if_stepping_too_often(self) -> None:
+        if self._step_count >= 8 and self.skipped_steps * 4 > self._step_count:
+            warn_once(
+                f"too-often:{id(self)}",
+                f"scheduler.step() ran {self.skipped_steps} of {self._step_count} times without an "
+                "optimizer update in between. Step the scheduler once per optimizer update: after "
+                "gradient accumulation completes, and once per update (not once per process or "
+                "micro-batch; with accelerate, prepare the scheduler with "
+                "step_scheduler_with_optimizer=False or step it yourself).",
+            )
+
+    # -- torch's LRScheduler API ----------------------------------------------------------------
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        """The rates for the current step (what ``step()`` last wrote)."""
+        return list(self._last_lr)
+
+    def get_last_lr(self) -> list[float]:  # type: ignore[override]
+        """The rates in force, one float per parameter group."""
+        return list(self._last_lr)
+
+    @property
+    def schedules(self) -> list[Schedule]:
+        """The schedule of each parameter group."""
+        return list(self._schedules)
+
+    def lr_at(self, step: int) -> list[float]:
+        """The rates each group gets at ``step``, without changing anything."""
+        step = check_int("step", step)
+        return [base * s(step) for base, s in zip(self.base_lrs, self._schedules, strict=True)]
+
+    def report(self, warn: bool = True) -> dict[str, Any]:
+        """How much of the schedule ran; warns if it finished far short (< 90%) of its length."""
+        horizon = self._end
+        done = None if not horizon else self.last_epoch / horizon
+        if warn and done is not None and done < 0.9:
+            warn_once(
+                f"short:{id(self)}",
+                f"the schedule ran {self.last_epoch} of its {horizon} steps ({done:.0%}). If "
+                "training is over, the schedule was sized in the wrong unit (micro-batches or "
+                "epochs instead of optimizer updates) or for too long a run.",
+            )
+        return {"step": self.last_epoch, "total_steps": horizon, "fraction_done": done,
+                "skipped_steps": self.skipped_steps}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data only: the step, the peak rates and the schedules' configs."""
+        return {
+            "format": STATE_FORMAT,
+            "step": self.last_epoch,
+            "base_lrs": list(self.base_lrs),
+            "schedules": [s.to_dict() for s in self._schedules],
+            "skipped_steps": self.skipped_steps,
+            "step_count": self._step_count,
+        }
+
+    def load_state_dict(  # type: ignore[override]
+        self,
+        state_dict: Mapping[str, Any],
+        *,
+        on_config_change: str = "error",
+        keep_base_lrs: bool = False,
+    ) -> None:
+        """Restore the step and peak rates, and write the rate into the optimizer at once.
+
+        The saved schedules must equal this scheduler's, or ``on_config_change`` says what to do:
+        ``"error"`` (default) names the fields that differ; ``"keep_step"`` keeps the saved step on
+        the new schedule (e.g. training extended); ``"keep_fraction"`` moves to the same fraction
+        of the new schedule's length. ``keep_base_lrs=True`` keeps this scheduler's peak rates
+        instead of the saved ones (a new peak for fine-tuning). ``state_dict`` is not modified.
+        """
+        policy = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
+        if state_dict.get("format") != STATE_FORMAT:
+            raise ScheduleValueError(
+                f"not a rampup Scheduler state (format {state_dict.get('format')!r}, expected "
+                f"{STATE_FORMAT!r})"
+            )
+        saved = list(state_dict["schedules"])
+        current = [s.to_dict() for s in self._schedules]
+        step = check_int("step", state_dict["step"])
+        if saved != current:
+            differences = config_differences(saved, current, "schedules")
+            if policy == "error":
+                raise ScheduleValueError(
+                    "the saved state is for a different schedule: " + "; ".join(differences)
+                    + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
+                )
+            if policy == "keep_fraction":
+                old = [from_dict(d).horizon for d in saved]
+                new = self._horizon()
+                if None in old or new is None:
+                    raise ScheduleValueError(
+                        "keep_fraction needs schedules with an end (a finite horizon)"
+                    )
+                old_total = max(h for h in old if h is not None)
+                step = round(step / old_total * new) if old_total else new
+        saved_lrs = [float(v) for v in state_dict["base_lrs"]]
+        if len(saved_lrs) != len(self.optimizer.param_groups):
+            raise ScheduleValueError(
+                f"the saved state has {len(saved_lrs)} parameter groups, the optimizer "
+                f"{len(self.optimizer.param_groups)}"
+            )
+        if not keep_base_lrs:
+            self.base_lrs = saved_lrs
+            for group, peak in zip(self.optimizer.param_groups, saved_lrs, strict=True):
+                group["initial_lr"] = peak
+        self.last_epoch = step
+        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
+        self._step_count = int(state_dict.get("step_count", step + 1))
+        self._marker = None
+        self._apply()
+
+
+def to_tensor_lrs(optimizer: Optimizer, dtype: torch.dtype = torch.float32) -> None:
+    """Turn every group's float rate into a 0-d tensor (for ``torch.compile``d optimizer steps)."""
+    for group in check_optimizer(optimizer).param_groups:
+        if not isinstance(group["lr"], torch.Tensor):
+            group["lr"] = torch.tensor(float(group["lr"]), dtype=dtype)
+
