@@ -392,6 +392,22 @@ _register(Entry(
 ))
 
 
+# Options that count steps may also be given as durations ("30ep", "10%").
+_DURATION_OPTIONS = {"milestones", "step_size", "period_steps", "decay_steps", "num_decay_steps",
+                     "num_stable_steps", "step_size_up", "step_size_down", "timescale"}
+
+
+def _durations(key: str, value: Any, total: int | None, steps_per_epoch: int | None) -> Any:
+    def one(item: Any) -> Any:
+        if isinstance(item, str):
+            return resolve_duration(item, name=key, total_steps=total, steps_per_epoch=steps_per_epoch)
+        return item
+
+    if isinstance(value, (list, tuple)):
+        return [one(item) for item in value]
+    return one(value)
+
+
 def names() -> list[str]:
     """Every schedule name ``rampup.schedule`` accepts."""
     return list(REGISTRY)
@@ -457,6 +473,8 @@ def schedule(
     if name == "goyal" and steps == 0 and warmup_steps is None and warmup is None:
         raise ScheduleValueError("goyal needs a warmup length (warmup_steps or warmup='5ep')")
     merged = {**valid, **options}
+    for key in _DURATION_OPTIONS & merged.keys():
+        merged[key] = _durations(key, merged[key], total, steps_per_epoch)
     if entry.warmup:
         check_choice("warmup_curve", merged["warmup_curve"], WARMUP_CURVES)
         if merged["warmup_endpoints"] is not None:
