@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,9 +123,15 @@ def save_figure(
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
     if steps_per_epoch:
-        secondary = axes.secondary_xaxis(
-            "top", functions=(lambda s: s / steps_per_epoch, lambda e: e * steps_per_epoch)
-        )
+        per_epoch = float(steps_per_epoch)
+
+        def to_epochs(steps: Any) -> Any:
+            return np.asarray(steps) / per_epoch
+
+        def to_steps(epochs: Any) -> Any:
+            return np.asarray(epochs) * per_epoch
+
+        secondary = axes.secondary_xaxis("top", functions=(to_epochs, to_steps))
         secondary.set_xlabel("epoch")
     axes.set_title(title or ", ".join(c.label for c in curves))
     if len(curves) > 1 or _warmup_end(curves[0].schedule) is not None:
