@@ -26,5 +26,8 @@ test: lint
 demo: $(STAMP)
 	$(PY) examples/compare_schedules.py --out runs/compare
 
+gallery: $(STAMP)
+	$(PY) docs/make_gallery.py
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

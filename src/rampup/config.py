@@ -102,7 +102,10 @@ def save(schedule: Schedule, path: str | os.PathLike[str]) -> Path:
 def load(path: str | os.PathLike[str]) -> Schedule:
     """Read a schedule written by :func:`save` (YAML or JSON)."""
     source = Path(path)
-    text = source.read_text()
+    try:
+        text = source.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ScheduleValueError(f"{source}: not valid YAML or JSON (not UTF-8 text)") from None
     if source.suffix.lower() == ".json":
         try:
             return from_json(text)
@@ -111,8 +114,16 @@ def load(path: str | os.PathLike[str]) -> Schedule:
     try:
         data = _yaml().safe_load(text)
     except Exception as error:  # yaml.YAMLError and friends
-        raise ScheduleValueError(f"{source}: not valid YAML or JSON ({error})") from None
+        raise ScheduleValueError(f"{source}: not valid YAML or JSON ({_yaml_problem(error)})") from None
     return from_dict(data)
+
+
+def _yaml_problem(error: Exception) -> str:
+    """pyyaml's multi-line message, as one line: the problem and where it is."""
+    problem, mark = getattr(error, "problem", None), getattr(error, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(error).split())
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -122,6 +133,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

@@ -111,12 +111,16 @@ def save_figure(
         end = _warmup_end(schedule)
         if end is not None:
             axes.axvspan(0, end, color="0.9", zorder=0, label=f"warmup ({end} steps)")
+        top = float(np.max(schedule(steps.astype(np.int64)))) * scale
         for begin, _, _ in schedule.segments()[1:]:
             if 0 < begin < total_steps:
                 value = schedule(begin) * scale
                 axes.axvline(begin, color="0.6", linestyle=":", linewidth=1)
+                # Below the point in the upper half, so the label never runs into the title.
+                below = value > 0.5 * top
                 axes.annotate(f"step {begin}\n{value:.4g}", (begin, value),
-                              textcoords="offset points", xytext=(6, 6), fontsize=8)
+                              textcoords="offset points", xytext=(6, -6 if below else 6),
+                              va="top" if below else "baseline", fontsize=8)
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("learning rate" if peak_lr is not None else "multiplier of the peak rate")
     axes.set_xlim(0, total_steps)
