@@ -21,15 +21,17 @@ def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float 
         peak_lr = check_real("peak_lr", peak_lr, low=0.0, low_open=True)
     total = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
     segments = schedule.segments()
-    if total is None:
-        total = schedule.horizon
+    if total is None and schedule.horizon is not None:
+        # A schedule constant from step 0 (horizon 0) is still described over its first step.
+        total = max(schedule.horizon, 1)
     unit = "lr" if peak_lr is not None else "multiplier"
     lines = [f"{schedule.label()}" + (f", {total} steps" if total else "") + f" ({unit})"]
     width = len(str(max(total or 0, *(b for b, _, _ in segments)))) + 1
     for begin, end, leaf in segments:
         if total is not None and begin >= total:
             break
-        stop = end if end is not None else total
+        # A last phase constant from its start (horizon 0) runs to the end, not for 0 steps.
+        stop = end if end is not None and end > begin else total
         if total is not None and stop is not None:
             stop = min(stop, total)
         span = f"steps {begin:>{width}} - {stop - 1 if stop else '...':>{width}}"

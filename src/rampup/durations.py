@@ -114,7 +114,7 @@ class TrainingSteps:
                % self.grad_accum else ".")
         )
         if self.limited_by_max_steps:
-            parts.append(f"max_steps caps the run at {self.total} steps.")
+            parts.append(f"max_steps sets the run to {self.total} steps (instead of {self.epochs:g} epochs).")
         else:
             parts.append(f"{self.epochs:g} epochs x {self.per_epoch} = {self.total} steps in total.")
         parts.append(
@@ -141,7 +141,8 @@ def training_steps(
     split evenly over ``world_size`` processes as DistributedSampler does, padding the last share)
     or ``batches_per_epoch`` (``len(dataloader)`` on one process). An epoch is
     ``ceil(batches_per_epoch / grad_accum)`` optimizer steps: a final incomplete accumulation window
-    still ends in an optimizer step. ``max_steps`` (if given) caps the total.
+    still ends in an optimizer step. ``max_steps`` (if given) replaces the epoch count, as
+    trainers' ``max_steps`` does, so the run may be shorter or longer than ``epochs``.
     """
     epochs_value = check_real("epochs", epochs, low=0.0, low_open=True)
     accum = check_int("grad_accum", grad_accum, minimum=1)
@@ -171,9 +172,8 @@ def training_steps(
     total = math.ceil(epochs_value * per_epoch - 1e-9)
     capped = False
     if max_steps is not None:
-        cap = check_int("max_steps", max_steps, minimum=1)
-        if cap < total or epochs_value == 0:
-            total, capped = cap, True
+        # As in transformers' Trainer and Lightning: max_steps replaces the epoch count.
+        total, capped = check_int("max_steps", max_steps, minimum=1), True
     return TrainingSteps(
         total=total,
         per_epoch=per_epoch,

@@ -77,14 +77,25 @@ def _prefix(
     if warmup == 0:
         return main
     endpoints = options.get("warmup_endpoints") or default_endpoints
-    warm_start = options.get("warmup_start")
+    curve = options.get("warmup_curve", "linear")
     warm = Warmup(
         steps=warmup,
-        curve=options.get("warmup_curve", "linear"),
-        start=start if warm_start is None else warm_start,
+        curve=curve,
+        start=_warmup_start(options, curve, start),
         endpoints=endpoints,
     )
     return Join(phases=(warm, main), boundaries=(warmup,))
+
+
+def _warmup_start(options: dict[str, Any], curve: str, default: float) -> float | None:
+    """The warmup_start option, else ``default``; an exponential or constant warmup cannot start
+    at 0 (it would never leave it), so there None picks Warmup's own default (0.01, 0.1)."""
+    given = options.get("warmup_start")
+    if given is not None:
+        return given  # type: ignore[no-any-return]
+    if default == 0.0 and curve in ("exponential", "constant"):
+        return None
+    return default
 
 
 def _decay_steps(warmup: int, total: int | None) -> int:
@@ -240,11 +251,10 @@ def _decay(kind: str, steps: int, floor: float, cycles: float) -> Schedule:
 
 def _stable_decay(
     warmup: int, stable: int, decay: int, o: dict[str, Any], warmup_kind: str, decay_kind: str,
-    floor: float, cycles: float, endpoints: str,
+    floor: float, cycles: float, endpoints: str, start: float | None,
 ) -> Schedule:
     warm = Warmup(
-        steps=warmup, curve=warmup_kind,
-        start=floor if o.get("warmup_start") is None else o["warmup_start"],
+        steps=warmup, curve=warmup_kind, start=start,
         endpoints=o.get("warmup_endpoints") or endpoints,
     )
     phases = (warm, Constant(), _decay(decay_kind, decay, floor, cycles))
@@ -279,8 +289,9 @@ def _wsd_hf(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
     warmup_type = check_choice("warmup_type", o["warmup_type"], _DECAYS)
     decay_type = check_choice("decay_type", o["decay_type"], _DECAYS)
     floor = check_real("min_lr_ratio", o["min_lr_ratio"], low=0.0, high=1.0)
+    # transformers' WSD warmup starts from min_lr_ratio.
     return _stable_decay(warmup, stable, decay, o, warmup_type, decay_type, floor,
-                         _cycles(o), "start")
+                         _cycles(o), "start", _warmup_start(o, warmup_type, floor))
 
 
 _register(Entry(
@@ -324,9 +335,10 @@ def _wsd(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
         )
     kind = check_choice("decay_curve", o["decay_curve"], _DECAYS)
     floor = check_real("min_lr_ratio", o["min_lr_ratio"], low=0.0, high=1.0)
-    warm_options = {**o, "warmup_start": o.get("warmup_start") or 0.0}
-    return _stable_decay(warmup, total - warmup - decay, decay, warm_options,
-                         o.get("warmup_curve", "linear"), kind, floor, 0.5, "end")
+    # The native warmup starts from 0 (not from the floor, as transformers' WSD does).
+    curve = o.get("warmup_curve", "linear")
+    return _stable_decay(warmup, total - warmup - decay, decay, o, curve, kind, floor, 0.5, "end",
+                         _warmup_start(o, curve, 0.0))
 
 
 _register(Entry(

@@ -84,6 +84,10 @@ class Schedule:
             return float(self._eval(step, SCALAR))
         if isinstance(step, numbers.Integral) and not isinstance(step, bool):
             return self(int(step))
+        if isinstance(step, float):
+            if not step.is_integer():
+                raise ScheduleValueError(f"step must be a whole number, got {step}")
+            return self(int(step))
         return self._eval_array(step)
 
     def _eval_array(self, step: Any) -> FloatArray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -181,7 +181,15 @@ class Clamp(Schedule):
 
 def join(phases: Sequence[Schedule], boundaries: Sequence[int], clock: str = "relative") -> Join:
     """Join schedules at step boundaries (see :class:`Join`)."""
-    return Join(phases=tuple(phases), boundaries=tuple(boundaries), clock=clock)
+    return Join(phases=_as_tuple(phases), boundaries=_as_tuple(boundaries), clock=clock)
+
+
+def _as_tuple(items: Any) -> Any:
+    # Anything else goes to Join as is, whose checks name the argument (tuple() would raise a
+    # bare TypeError for a single schedule or number).
+    if isinstance(items, Iterable) and not isinstance(items, (str, bytes)):
+        return tuple(items)
+    return items
 
 
 def multiply(*factors: Schedule) -> Multiply:

@@ -183,7 +183,9 @@ class Triangular(Schedule):
         x = 1.0 + t / total - cycle
         height = xp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
         if self.mode == "triangular2":
-            height = height * (1 / (2.0 ** (cycle - 1)))
+            # 0.5 ** k equals torch's 1 / 2.0 ** k exactly, and underflows to 0 instead of
+            # overflowing (OverflowError for a Python int past cycle ~1025).
+            height = height * 0.5 ** (cycle - 1)
         floor = self.min_lr_ratio
         return floor + (1.0 - floor) * height
 

@@ -240,7 +240,7 @@ class Step(Schedule):
 
     def __post_init__(self) -> None:
         check_int("step_size", self.step_size, minimum=1)
-        check_real("gamma", self.gamma, low=0.0, low_open=True)
+        check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
 
     def _eval(self, t: Any, xp: Any) -> Any:
         return self.gamma ** (t // self.step_size)
@@ -268,7 +268,7 @@ class MultiStep(Schedule):
                 f"milestones must be strictly increasing, got {list(milestones)}"
             )
         object.__setattr__(self, "milestones", milestones)
-        check_real("gamma", self.gamma, low=0.0, low_open=True)
+        check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
 
     def _eval(self, t: Any, xp: Any) -> Any:
         if xp.is_scalar:

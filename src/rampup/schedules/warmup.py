@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from rampup.errors import (
@@ -97,7 +98,9 @@ def untuned_warmup_steps(beta2: float = 0.999) -> int:
     one (2000 updates for beta2 = 0.999).
     """
     b2 = check_real("beta2", beta2, low=0.0, high=1.0, high_open=True)
-    return math.ceil(2.0 / (1.0 - b2))
+    # In binary, 1 - 0.9995 is 0.00049999999999994..., which would push the exact quotient 4000
+    # just past the integer; work with the decimal the caller wrote instead.
+    return math.ceil(Decimal(2) / (Decimal(1) - Decimal(repr(b2))))
 
 
 def untuned_warmup(beta2: float = 0.999) -> Warmup:
