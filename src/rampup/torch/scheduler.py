@@ -9,6 +9,8 @@ drift.
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +30,9 @@ from rampup.schedules import Constant, Schedule
 
 STATE_FORMAT = "rampup.Scheduler/1"
 CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
+# Keys for warn_once: unique per scheduler for the whole process (an id() is reused once an object
+# is freed, which silenced the warnings of every later scheduler that got the same id).
+_instance_numbers = itertools.count()
 
 
 def check_optimizer(optimizer: object) -> Optimizer:
@@ -79,6 +84,18 @@ def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
     return [] if saved == current else [f"{path}: saved {saved!r}, now {current!r}"]
 
 
+def _update_counter(scheduler: Scheduler) -> Any:
+    """A step hook that counts optimizer updates for ``scheduler`` without keeping it alive."""
+    reference = weakref.ref(scheduler)
+
+    def count(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        owner = reference()
+        if owner is not None:
+            owner._updates += 1
+
+    return count
+
+
 class Scheduler(LRScheduler):
     """Drive any torch optimizer from a rampup schedule.
 
@@ -93,9 +110,10 @@ class Scheduler(LRScheduler):
             warmup for a pretrained backbone, warmup for a new head).
         tensor_lr: convert float rates to 0-d tensors when attaching, for ``torch.compile``; a rate
             that is already a tensor is always updated in place with ``fill_``.
-        on_skipped_step: what ``step()`` does when the optimizer made no update since the last
+        on_skipped_step: what ``step()`` does when ``optimizer.step()`` did not run since the last
             call (a ``GradScaler`` skip on inf/NaN): ``"advance"`` (default: the planned length
-            holds) or ``"hold"``. Skips are counted in ``skipped_steps``.
+            holds) or ``"hold"``. Skips are counted in ``skipped_steps``. (Fused optimizers that
+            GradScaler steps anyway and that skip inside the kernel cannot be told apart.)
         total_steps: the planned number of updates, for the overshoot and completion checks
             (default: where the schedule stops changing).
     """
@@ -146,7 +164,9 @@ class Scheduler(LRScheduler):
         self.last_epoch = 0
         self._step_count = 1
         self.skipped_steps = 0
-        self._marker: tuple[Any, int] | None = None
+        self._updates = self._updates_seen = 0
+        self._hook = self.optimizer.register_step_post_hook(_update_counter(self))
+        self._warn_key = next(_instance_numbers)
         self._end = self._planned_end()
         self._apply()
 
@@ -183,23 +203,31 @@ class Scheduler(LRScheduler):
         horizon = self._end
         if horizon is not None and step > horizon:
             warn_once(
-                f"past-end:{id(self)}",
+                f"past-end:{self._warn_key}",
                 f"scheduler.step() went past the end of the schedule ({horizon} steps, now at "
                 f"step {step}); the last rate is held. If training is meant to be this long, "
                 "build the schedule with a larger total_steps.",
+                stacklevel=4,
             )
 
     def _planned_end(self) -> int | None:
         """The step where a schedule that ends (decays to its last value) ends, else None.
 
-        Schedules that settle on a constant peak (constant_with_warmup) never "end".
+        Schedules that settle on the peak (constant_with_warmup) never "end".
         """
-        if self.total_steps is not None:
-            return self.total_steps
-        for schedule in self._schedules:
-            if isinstance(schedule.segments()[-1][2], Constant):
+        return Scheduler._planned_end_of(self._schedules, self.total_steps)
+
+    @staticmethod
+    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
+        if total_steps is not None:
+            return total_steps
+        horizons = []
+        for schedule in schedules:
+            last = schedule.segments()[-1][2]
+            if schedule.horizon is None or (isinstance(last, Constant) and last.value == 1.0):
                 return None
-        return self._horizon()
+            horizons.append(schedule.horizon)
+        return max(horizons)
 
     def _horizon(self) -> int | None:
         horizons = [s.horizon for s in self._schedules]
@@ -208,44 +236,25 @@ class Scheduler(LRScheduler):
         return max(h for h in horizons if h is not None)
 
     def _optimizer_updated(self) -> bool:
-        """Whether the optimizer changed its state since the last call (no device sync).
+        """Whether ``optimizer.step()`` ran since the last call (counted by a step hook).
 
-        Optimizers with state (Adam's step count, SGD's momentum buffer) bump the tensor's
-        in-place version counter on every update. Without any state tensor this cannot be told,
-        and every call counts as an update.
+        A post-step hook adds no graph break or recompilation to a compiled training step, unlike
+        torch's own schedulers, which replace ``optimizer.step`` with a wrapper.
         """
-        marker = self._state_tensor()
-        if marker is None:
-            return True
-        token = (id(marker), marker._version)
-        updated = token != self._marker
-        self._marker = token
+        updated = self._updates != self._updates_seen
+        self._updates_seen = self._updates
         return updated
-
-    def _state_tensor(self) -> torch.Tensor | None:
-        state = self.optimizer.state
-        for group in self.optimizer.param_groups:
-            for param in group["params"]:
-                entry = state.get(param)
-                if entry:
-                    value = entry.get("step")
-                    if isinstance(value, torch.Tensor):
-                        return value
-                    for value in entry.values():
-                        if isinstance(value, torch.Tensor):
-                            return value
-                    return None
-        return None
 
     def _warn_if_stepping_too_often(self) -> None:
         if self._step_count >= 8 and self.skipped_steps * 4 > self._step_count:
             warn_once(
-                f"too-often:{id(self)}",
+                f"too-often:{self._warn_key}",
                 f"scheduler.step() ran {self.skipped_steps} of {self._step_count} times without an "
                 "optimizer update in between. Step the scheduler once per optimizer update: after "
                 "gradient accumulation completes, and once per update (not once per process or "
                 "micro-batch; with accelerate, prepare the scheduler with "
                 "step_scheduler_with_optimizer=False or step it yourself).",
+                stacklevel=4,
             )
 
     # -- torch's LRScheduler API ----------------------------------------------------------------
@@ -273,7 +282,7 @@ class Scheduler(LRScheduler):
         done = None if not horizon else self.last_epoch / horizon
         if warn and done is not None and done < 0.9:
             warn_once(
-                f"short:{id(self)}",
+                f"short:{self._warn_key}",
                 f"the schedule ran {self.last_epoch} of its {horizon} steps ({done:.0%}). If "
                 "training is over, the schedule was sized in the wrong unit (micro-batches or "
                 "epochs instead of optimizer updates) or for too long a run.",
@@ -324,13 +333,13 @@ class Scheduler(LRScheduler):
                     + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
                 )
             if policy == "keep_fraction":
-                old = [from_dict(d).horizon for d in saved]
-                new = self._horizon()
-                if None in old or new is None:
+                old = Scheduler._planned_end_of([from_dict(d) for d in saved], None)
+                new = self._end
+                if old is None or new is None:
                     raise ScheduleValueError(
                         "keep_fraction needs schedules with an end (a finite horizon)"
                     )
-                old_total = max(h for h in old if h is not None)
+                old_total = old
                 step = round(step / old_total * new) if old_total else new
         saved_lrs = [float(v) for v in state_dict["base_lrs"]]
         if len(saved_lrs) != len(self.optimizer.param_groups):
@@ -345,7 +354,7 @@ class Scheduler(LRScheduler):
         self.last_epoch = step
         self.skipped_steps = int(state_dict.get("skipped_steps", 0))
         self._step_count = int(state_dict.get("step_count", step + 1))
-        self._marker = None
+        self._updates_seen = self._updates
         self._apply()
 
 
