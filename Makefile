@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo bench gallery clean
+.PHONY: test lint demo demo-quick demo-ddp bench bench-quick gallery clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,15 @@ test: lint
 	$(VENV)/bin/pytest
 
 demo: $(STAMP)
-	$(PY) examples/compare_schedules.py --out runs/compare
+	$(VENV)/bin/rampup compare linear cosine warmup_cosine:min_lr_ratio=0.1 wsd inverse_sqrt one_cycle \
+		--total 10000 --warmup 500 -o runs/demo/schedules.png
+	$(VENV)/bin/rampup demo --out runs/demo
+
+demo-quick: $(STAMP)
+	$(VENV)/bin/rampup demo --quick --out runs/demo-quick
+
+demo-ddp: $(STAMP)
+	$(VENV)/bin/torchrun --standalone --nproc_per_node 2 -m rampup demo --seeds 1 --out runs/demo-ddp
 
 gallery: $(STAMP)
 	$(PY) docs/make_gallery.py

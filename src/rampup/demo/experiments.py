@@ -140,7 +140,7 @@ def transformer() -> Experiment:
             "Without warmup a Post-LN Transformer at this rate diverges or stalls at a much higher "
             "loss (Xiong et al. 2020; Liu et al. 2020); a linear warmup lets it train."
         ),
-        sizes=Sizes(steps=300, seeds=3, eval_every=50),
+        sizes=Sizes(steps=200, seeds=2, eval_every=50),
         quick=Sizes(steps=24, seeds=1, eval_every=8,
                     extra={"width": 32, "layers": 2, "context": 16, "bytes": 200_000}),
         variants=[
@@ -164,14 +164,14 @@ def transformer() -> Experiment:
 # ---------------------------------------------------------------------------------------------
 # 2. Large-batch SGD with the linear scaling rule (Goyal et al. 2017).
 
-SMALL_BATCH = 32
-BASE_LR = 0.05
-SCALE = 16
+SMALL_BATCH = 128
+BASE_LR = 0.2
+SCALE = 8
 WARMUP_EPOCHS = 5
 
 
 def _signal_data(sizes: Sizes, cache: Path) -> datasets.SignalData:
-    return datasets.mnist1d(sizes.extra.get("samples", 12_500), cache)
+    return datasets.mnist1d(sizes.extra.get("samples", 25_000), cache)
 
 
 def _signal_model(sizes: Sizes) -> nn.Module:
@@ -228,7 +228,7 @@ def large_batch() -> Experiment:
         name="large_batch",
         title=f"Large-batch SGD with the linear scaling rule (batch {SMALL_BATCH} -> {big})",
         setup=(
-            f"A small 1-D ResNet with BatchNorm (width 16) on MNIST-1D (10,000 training signals "
+            f"A small 1-D ResNet with BatchNorm (width 16) on MNIST-1D (20,000 training signals "
             f"generated locally), momentum SGD (0.9, weight decay 5e-4). Baseline: batch "
             f"{SMALL_BATCH} at rate {BASE_LR:g}. Large batch: {big} = {SCALE} x {SMALL_BATCH} at "
             f"{BASE_LR * SCALE:g} (linear scaling rule), the same number of epochs, with no warmup, "
@@ -241,8 +241,8 @@ def large_batch() -> Experiment:
             "gradual warmup closes most of the gap to the small-batch baseline, and constant "
             "warmup shows a loss spike when the rate jumps (Goyal et al. 2017)."
         ),
-        sizes=Sizes(steps=300, seeds=2, eval_every=20),
-        quick=Sizes(steps=24, seeds=1, eval_every=8, extra={"samples": 2_500, "width": 8}),
+        sizes=Sizes(steps=228, seeds=2, eval_every=19),
+        quick=Sizes(steps=24, seeds=1, eval_every=8, extra={"samples": 5_000, "width": 8}),
         variants=[
             Variant("small_batch", f"batch {SMALL_BATCH} at {BASE_LR:g} (baseline), same epochs",
                     SMALL_BATCH, BASE_LR, _goyal("none"), epochs_scale=SCALE),

@@ -32,7 +32,7 @@ class Constant(Schedule):
     shape: ClassVar[str] = "constant"
 
     def __post_init__(self) -> None:
-        check_real("value", self.value, low=0.0)
+        object.__setattr__(self, "value", check_real("value", self.value, low=0.0))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         return self.value

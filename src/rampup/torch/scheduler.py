@@ -27,6 +27,7 @@ from rampup.errors import (
     warn_once,
 )
 from rampup.schedules import Constant, Schedule
+from rampup.schedules.base import SCALAR
 
 STATE_FORMAT = "rampup.Scheduler/1"
 CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
@@ -85,7 +86,13 @@ def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
 
 
 def _update_counter(scheduler: Scheduler) -> Any:
-    """A step hook that counts optimizer updates for ``scheduler`` without keeping it alive."""
+    """A step hook that counts optimizer updates for ``scheduler`` without keeping it alive.
+
+    ``step()`` compares the count with the last one it saw to tell a skipped update (GradScaler
+    found inf/NaN and did not call ``optimizer.step()``) from a real one. A post-step hook adds no
+    graph break or recompilation to a compiled training step, unlike torch's own schedulers,
+    which replace ``optimizer.step`` with a wrapper.
+    """
     reference = weakref.ref(scheduler)
 
     def count(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
@@ -154,6 +161,7 @@ class Scheduler(LRScheduler):
                 raise ScheduleTypeError(f"every schedule must be a rampup Schedule, got {item!r}")
         self._schedules = schedules
         self._shared = all(s is schedules[0] for s in schedules)
+        self._evaluate = schedules[0]._eval
         self.on_skipped_step = check_choice("on_skipped_step", on_skipped_step, ("advance", "hold"))
         self.total_steps = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
         if tensor_lr:
@@ -176,29 +184,32 @@ class Scheduler(LRScheduler):
         if epoch is not None:
             self.last_epoch = check_int("epoch", epoch)
         else:
-            if not self._optimizer_updated():
+            if self._updates == self._updates_seen:  # optimizer.step() did not run since last call
                 self.skipped_steps += 1
                 self._warn_if_stepping_too_often()
                 if self.on_skipped_step == "hold":
                     return
+            self._updates_seen = self._updates
             self.last_epoch += 1
             self._step_count += 1
         self._apply()
 
     def _apply(self) -> None:
+        # The per-step path: one schedule evaluation (no validation: the step is our own count)
+        # and one pass over the groups.
         step = self.last_epoch
-        groups = self.optimizer.param_groups
         if self._shared:
-            multiplier = self._schedules[0](step)
+            multiplier = self._evaluate(step, SCALAR)
             lrs = [base * multiplier for base in self.base_lrs]
         else:
-            lrs = [base * s(step) for base, s in zip(self.base_lrs, self._schedules, strict=True)]
-        for group, lr in zip(groups, lrs, strict=True):
+            pairs = zip(self.base_lrs, self._schedules, strict=True)
+            lrs = [base * schedule._eval(step, SCALAR) for base, schedule in pairs]
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             current = group["lr"]
-            if isinstance(current, torch.Tensor):
-                current.fill_(lr)
-            else:
+            if current.__class__ is float or not isinstance(current, torch.Tensor):
                 group["lr"] = lr
+            else:
+                current.fill_(lr)
         self._last_lr = lrs
         horizon = self._end
         if horizon is not None and step > horizon:
@@ -234,16 +245,6 @@ class Scheduler(LRScheduler):
         if any(h is None for h in horizons):
             return None
         return max(h for h in horizons if h is not None)
-
-    def _optimizer_updated(self) -> bool:
-        """Whether ``optimizer.step()`` ran since the last call (counted by a step hook).
-
-        A post-step hook adds no graph break or recompilation to a compiled training step, unlike
-        torch's own schedulers, which replace ``optimizer.step`` with a wrapper.
-        """
-        updated = self._updates != self._updates_seen
-        self._updates_seen = self._updates
-        return updated
 
     def _warn_if_stepping_too_often(self) -> None:
         if self._step_count >= 8 and self.skipped_steps * 4 > self._step_count:
