@@ -37,5 +37,19 @@ demo-ddp: $(STAMP)
 gallery: $(STAMP)
 	$(PY) docs/make_gallery.py
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(PIP) install -q -e ".[bench]" "$(TORCH)"
+	# timm's package imports torchvision; its scheduler modules do not, and that is all we load.
+	$(PIP) install -q --no-deps "timm==1.0.31"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) benchmarks/bench.py
+
+bench-quick: $(BENCH_STAMP)
+	$(PY) benchmarks/bench.py --quick
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

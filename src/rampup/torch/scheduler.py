@@ -10,6 +10,7 @@ drift.
 from __future__ import annotations
 
 import itertools
+import sys
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -85,6 +86,15 @@ def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
     return [] if saved == current else [f"{path}: saved {saved!r}, now {current!r}"]
 
 
+def _write_rate(group: dict[str, Any], lr: float) -> None:
+    """Set a group's rate; a tensor rate is filled in place (never replaced, never aliased)."""
+    current = group["lr"]
+    if isinstance(current, torch.Tensor):
+        current.fill_(lr)
+    else:
+        group["lr"] = lr
+
+
 def _update_counter(scheduler: Scheduler) -> Any:
     """A step hook that counts optimizer updates for ``scheduler`` without keeping it alive.
 
@@ -126,7 +136,7 @@ class Scheduler(LRScheduler):
     """
 
     base_lrs: list[float]  # type: ignore[assignment]
-    _last_lr: list[float]  # type: ignore[assignment]
+    _multipliers: float | list[float]
 
 
     def __init__(
@@ -176,14 +186,14 @@ class Scheduler(LRScheduler):
         self._hook = self.optimizer.register_step_post_hook(_update_counter(self))
         self._warn_key = next(_instance_numbers)
         self._end = self._planned_end()
+        self._last_changing_step = sys.maxsize if self._end is None else self._end
+        self._tensor_groups = any(isinstance(group["lr"], torch.Tensor) for group in groups)
         self._apply()
 
     # -- the per-step path ----------------------------------------------------------------------
     def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
         """Advance one optimizer update (or, with ``epoch``, jump to that step)."""
-        if epoch is not None:
-            self.last_epoch = check_int("epoch", epoch)
-        else:
+        if epoch is None:
             if self._updates == self._updates_seen:  # optimizer.step() did not run since last call
                 self.skipped_steps += 1
                 self._warn_if_stepping_too_often()
@@ -192,34 +202,48 @@ class Scheduler(LRScheduler):
             self._updates_seen = self._updates
             self.last_epoch += 1
             self._step_count += 1
+        else:
+            self.last_epoch = check_int("epoch", epoch)
         self._apply()
 
     def _apply(self) -> None:
-        # The per-step path: one schedule evaluation (no validation: the step is our own count)
-        # and one pass over the groups.
+        # The hot path: one schedule evaluation (no validation: the step is our own count) and one
+        # assignment per group. Which groups hold tensor rates is known from attach time.
         step = self.last_epoch
+        groups = self.optimizer.param_groups
         if self._shared:
             multiplier = self._evaluate(step, SCALAR)
-            lrs = [base * multiplier for base in self.base_lrs]
-        else:
-            pairs = zip(self.base_lrs, self._schedules, strict=True)
-            lrs = [base * schedule._eval(step, SCALAR) for base, schedule in pairs]
-        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            current = group["lr"]
-            if current.__class__ is float or not isinstance(current, torch.Tensor):
-                group["lr"] = lr
+            self._multipliers = multiplier
+            if self._tensor_groups:
+                for group, base in zip(groups, self.base_lrs, strict=True):
+                    _write_rate(group, base * multiplier)
             else:
-                current.fill_(lr)
-        self._last_lr = lrs
-        horizon = self._end
-        if horizon is not None and step > horizon:
-            warn_once(
-                f"past-end:{self._warn_key}",
-                f"scheduler.step() went past the end of the schedule ({horizon} steps, now at "
-                f"step {step}); the last rate is held. If training is meant to be this long, "
-                "build the schedule with a larger total_steps.",
-                stacklevel=4,
-            )
+                for group, base in zip(groups, self.base_lrs, strict=True):
+                    group["lr"] = base * multiplier
+        else:
+            multipliers = [schedule._eval(step, SCALAR) for schedule in self._schedules]
+            self._multipliers = multipliers
+            for group, base, multiplier in zip(groups, self.base_lrs, multipliers, strict=True):
+                _write_rate(group, base * multiplier)
+        if step > self._last_changing_step:
+            self._warn_past_end(step)
+
+    def _warn_past_end(self, step: int) -> None:
+        warn_once(
+            f"past-end:{self._warn_key}",
+            f"scheduler.step() went past the end of the schedule ({self._end} steps, now at "
+            f"step {step}); the last rate is held. If training is meant to be this long, "
+            "build the schedule with a larger total_steps.",
+            stacklevel=5,
+        )
+
+    @property
+    def _last_lr(self) -> list[float]:  # type: ignore[override]
+        """The rates written by the last step, computed as they were written."""
+        multipliers = self._multipliers
+        if isinstance(multipliers, list):
+            return [base * m for base, m in zip(self.base_lrs, multipliers, strict=True)]
+        return [base * multipliers for base in self.base_lrs]
 
     def _planned_end(self) -> int | None:
         """The step where a schedule that ends (decays to its last value) ends, else None.

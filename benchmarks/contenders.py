@@ -1,0 +1,221 @@
+"""The schedulers rampup is measured against, each built for the same schedule.
+
+Every contender is a zero-argument ``step`` function that advances one optimizer update and
+writes the new rate into the optimizer, the way a training loop would call it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+import types
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import rampup
+import rampup.torch as rt
+
+Step = Callable[[], None]
+
+
+def optimizer(groups: int) -> torch.optim.Optimizer:
+    """SGD with momentum, one parameter per group, different peak rates, with optimizer state."""
+    params = [{"params": [torch.nn.Parameter(torch.zeros(4))], "lr": 0.1 * (1 + i / 64)}
+              for i in range(groups)]
+    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    for group in opt.param_groups:
+        for p in group["params"]:
+            p.grad = torch.zeros_like(p)
+    opt.step()  # momentum buffers exist, as in a real run
+    return opt
+
+
+def _timm() -> Any:
+    """timm's scheduler package without importing timm's models (which need torchvision)."""
+    if "timm.scheduler.cosine_lr" in sys.modules:
+        return sys.modules["timm.scheduler.cosine_lr"]
+    spec = importlib.util.find_spec("timm")
+    if spec is None or spec.origin is None:
+        raise ImportError("timm is not installed")
+    root = Path(spec.origin).parent
+    for name, folder in (("timm", root), ("timm.scheduler", root / "scheduler")):
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [str(folder)]
+            sys.modules[name] = package
+    import timm.scheduler.cosine_lr as cosine_lr
+
+    return cosine_lr
+
+
+def floor_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    """The floor: a hand-written closure that computes the rate and assigns it."""
+    groups = opt.param_groups
+    bases = [g["lr"] for g in groups]
+    state = {"t": 0}
+    span = total - warmup
+
+    def step() -> None:
+        t = state["t"] = state["t"] + 1
+        if t < warmup:
+            m = t / warmup
+        else:
+            m = 0.5 * (1.0 + math.cos(math.pi * min(t - warmup, span) / span))
+        for group, base in zip(groups, bases):
+            group["lr"] = base * m
+
+    return step
+
+
+def floor_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    groups = opt.param_groups
+    bases = [g["lr"] for g in groups]
+    state = {"t": 0}
+    decay = total // 5
+    stable_end = total - decay
+
+    def step() -> None:
+        t = state["t"] = state["t"] + 1
+        if t < warmup:
+            m = t / warmup
+        elif t < stable_end:
+            m = 1.0
+        else:
+            m = 1.0 - math.sqrt(min(t - stable_end, decay) / decay)
+        for group, base in zip(groups, bases):
+            group["lr"] = base * m
+
+    return step
+
+
+def rampup_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    return rt.Scheduler(opt, rampup.schedule("cosine", warmup_steps=warmup, total_steps=total)).step
+
+
+def rampup_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    schedule = rampup.schedule("warmup_stable_decay", warmup_steps=warmup, total_steps=total,
+                               num_decay_steps=total // 5, decay_type="1-sqrt")
+    return rt.Scheduler(opt, schedule).step
+
+
+def transformers_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    from transformers import get_cosine_schedule_with_warmup
+
+    return get_cosine_schedule_with_warmup(opt, warmup, total).step  # type: ignore[no-any-return]
+
+
+def transformers_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    from transformers import get_wsd_schedule
+
+    return get_wsd_schedule(opt, warmup, total // 5, num_training_steps=total,  # type: ignore[no-any-return]
+                            decay_type="1-sqrt").step
+
+
+def torch_sequential(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
+
+    ramp = LinearLR(opt, start_factor=1.0 / warmup, total_iters=warmup)
+    cosine = CosineAnnealingLR(opt, T_max=total - warmup)
+    return SequentialLR(opt, [ramp, cosine], milestones=[warmup]).step
+
+
+def pytorch_warmup(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    import pytorch_warmup as pw
+    from torch.optim.lr_scheduler import CosineAnnealingLR
+
+    cosine = CosineAnnealingLR(opt, T_max=total)
+    dampener = pw.LinearWarmup(opt, warmup_period=warmup)
+
+    def step() -> None:
+        with dampener.dampening():
+            cosine.step()
+
+    return step
+
+
+def warmup_scheduler(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    from torch.optim.lr_scheduler import CosineAnnealingLR
+    from warmup_scheduler import GradualWarmupScheduler
+
+    cosine = CosineAnnealingLR(opt, T_max=total - warmup)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return GradualWarmupScheduler(opt, multiplier=1, total_epoch=warmup, after_scheduler=cosine).step
+
+
+def timm_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    scheduler = _timm().CosineLRScheduler(opt, t_initial=total - warmup, warmup_t=warmup,
+                                          warmup_prefix=True, t_in_epochs=False)
+    state = {"t": 0}
+
+    def step() -> None:
+        state["t"] += 1
+        scheduler.step_update(num_updates=state["t"])
+
+    return step
+
+
+def lrsched_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    import lrsched
+
+    groups = opt.param_groups
+    bases = [g["lr"] for g in groups]
+    function = lrsched.with_warmup(lrsched.cosine(base_lr=1.0, min_lr=0.0, total_steps=total - warmup),
+                                   warmup_steps=warmup, start_lr=0.0)
+    state = {"t": 0}
+
+    def step() -> None:
+        t = state["t"] = state["t"] + 1
+        m = function(t)
+        for group, base in zip(groups, bases):
+            group["lr"] = base * m
+
+    return step
+
+
+def lrsched_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
+    import inspect
+
+    import lrsched
+
+    groups = opt.param_groups
+    bases = [g["lr"] for g in groups]
+    names = inspect.signature(lrsched.warmup_stable_decay).parameters
+    kwargs: dict[str, Any] = {"base_lr": 1.0, "total_steps": total, "warmup_steps": warmup}
+    if "decay_steps" in names:
+        kwargs["decay_steps"] = total // 5
+    kwargs = {k: v for k, v in kwargs.items() if k in names}
+    function = lrsched.warmup_stable_decay(**kwargs)
+    state = {"t": 0}
+
+    def step() -> None:
+        t = state["t"] = state["t"] + 1
+        m = function(t)
+        for group, base in zip(groups, bases):
+            group["lr"] = base * m
+
+    return step
+
+
+COSINE: dict[str, Callable[[torch.optim.Optimizer, int, int], Step]] = {
+    "hand-written closure (floor)": floor_cosine,
+    "rampup Scheduler": rampup_cosine,
+    "transformers get_cosine_schedule_with_warmup": transformers_cosine,
+    "torch SequentialLR(LinearLR, CosineAnnealingLR)": torch_sequential,
+    "pytorch_warmup LinearWarmup + CosineAnnealingLR": pytorch_warmup,
+    "warmup_scheduler GradualWarmupScheduler": warmup_scheduler,
+    "timm CosineLRScheduler.step_update": timm_cosine,
+    "lrsched function + assignment loop": lrsched_cosine,
+}
+
+WSD: dict[str, Callable[[torch.optim.Optimizer, int, int], Step]] = {
+    "hand-written closure (floor)": floor_wsd,
+    "rampup Scheduler": rampup_wsd,
+    "transformers get_wsd_schedule": transformers_wsd,
+    "lrsched function + assignment loop": lrsched_wsd,
+}
