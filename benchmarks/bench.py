@@ -29,10 +29,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import contenders  # noqa: E402
+import contenders
 
-import rampup  # noqa: E402
-import rampup.torch as rt  # noqa: E402
+import rampup
+import rampup.torch as rt
 
 WARMUP, TOTAL = 1_000, 100_000
 FLOOR = "hand-written closure (floor)"
@@ -133,8 +133,6 @@ def memory(steps: int) -> dict[str, int]:
 
 def compiled(steps: int, backend: str) -> dict[str, Any]:
     """A compiled training step calling optimizer.step(): graphs, recompiles, breaks, time."""
-    import torch._dynamo
-    from torch._dynamo.utils import counters
     from torch.optim.lr_scheduler import LambdaLR, LinearLR
 
     def transformers_style(opt: torch.optim.Optimizer) -> Any:
@@ -154,41 +152,59 @@ def compiled(steps: int, backend: str) -> dict[str, Any]:
     }
     results = {}
     for name, (make, tensor) in cases.items():
-        torch._dynamo.reset()
-        counters.clear()
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
-        lr: Any = torch.tensor(1e-3) if tensor else 1e-3
-        opt = torch.optim.AdamW(model.parameters(), lr=lr)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            scheduler = make(opt)
-        data = torch.randn(256, 64)
-
-        @torch.compile(backend=backend)
-        def optimizer_step() -> None:
-            opt.step()
-
-        times = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for _ in range(steps):
-                model(data).pow(2).mean().backward()
-                started = time.perf_counter()
-                optimizer_step()
-                times.append(time.perf_counter() - started)
-                opt.zero_grad()
-                scheduler.step()
-        frames = counters["stats"].get("unique_graphs", 0)
-        breaks = sum(counters["graph_break"].values())
-        recompiles = sum(counters["recompiles"].values()) if "recompiles" in counters else None
-        results[name] = {
-            "graphs": frames,
-            "graph_breaks": breaks,
-            "recompiles": recompiles,
-            "steady_step_s": statistics.median(times[steps // 2:]),
-        }
+        results[name] = _compiled_case(make, tensor, steps, backend)
     return results
+
+
+def _compiled_case(make: Callable[[torch.optim.Optimizer], Any], tensor: bool, steps: int,
+                   backend: str) -> dict[str, Any]:
+    """Run ``steps`` compiled optimizer steps; count graphs compiled after the first step."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+    lr: Any = torch.tensor(1e-3) if tensor else 1e-3
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scheduler = make(opt)
+    data = torch.randn(256, 64)
+    compiled_graphs = [0]
+
+    def counting_backend(graph: Any, example_inputs: Any) -> Any:
+        compiled_graphs[0] += 1
+        if backend == "inductor":
+            from torch._inductor.compile_fx import compile_fx
+
+            return compile_fx(graph, example_inputs)
+        return graph.forward
+
+    @torch.compile(backend=counting_backend)
+    def optimizer_step() -> None:
+        opt.step()
+
+    times = []
+    after_first = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for index in range(steps):
+            model(data).pow(2).mean().backward()
+            started = time.perf_counter()
+            optimizer_step()
+            times.append(time.perf_counter() - started)
+            if index == 0:
+                after_first = compiled_graphs[0]
+            opt.zero_grad()
+            scheduler.step()
+    return {
+        "graphs": compiled_graphs[0],
+        "recompiles": compiled_graphs[0] - after_first,
+        "graph_breaks": sum(counters["graph_break"].values()),
+        "steady_step_s": statistics.median(times[steps // 2:]),
+    }
 
 
 def _ratio(value: float, floor: float) -> str:
@@ -214,10 +230,11 @@ def render(results: dict[str, Any]) -> str:
         lines.append("")
     curve = results["curve"]
     largest = max(curve["vectorised"], key=int)
-    lines += ["## A whole curve", "", "| way | " + " | ".join(f"{int(n):,} steps" for n in curve["vectorised"])
-              + " |", "|---|" + "---:|" * len(curve["vectorised"])]
+    sizes = curve["vectorised"]
+    lines += ["## A whole curve", "", "| way | " + " | ".join(f"{int(n):,} steps" for n in sizes) + " |",
+              "|---|" + "---:|" * len(sizes)]
     lines.append("| rampup `schedule(np.arange(n))` | " + " | ".join(
-        f"{v * 1e3:.1f} ms ({_ratio(v, curve['numpy'][n])} numpy)" for n, v in curve["vectorised"].items()) + " |")
+        f"{v * 1e3:.1f} ms ({_ratio(v, curve['numpy'][n])} numpy)" for n, v in sizes.items()) + " |")
     lines.append("| plain numpy formula | " + " | ".join(
         f"{v * 1e3:.1f} ms" for v in curve["numpy"].values()) + " |")
     lines += ["", f"Tutorial loop (step a dummy optimizer, read the rate), extrapolated to {int(largest):,} "
@@ -274,9 +291,10 @@ def targets(results: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="Under a minute (fewer rounds, 100k-step curves).")
-    parser.add_argument("--smoke", action="store_true", help="Seconds: checks the script, numbers meaningless.")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="Under a minute (fewer rounds, 100k steps).")
+    parser.add_argument("--smoke", action="store_true", help="Seconds: checks the script only.")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

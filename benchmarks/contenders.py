@@ -62,11 +62,8 @@ def floor_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
 
     def step() -> None:
         t = state["t"] = state["t"] + 1
-        if t < warmup:
-            m = t / warmup
-        else:
-            m = 0.5 * (1.0 + math.cos(math.pi * min(t - warmup, span) / span))
-        for group, base in zip(groups, bases):
+        m = t / warmup if t < warmup else 0.5 * (1.0 + math.cos(math.pi * min(t - warmup, span) / span))
+        for group, base in zip(groups, bases, strict=True):
             group["lr"] = base * m
 
     return step
@@ -87,7 +84,7 @@ def floor_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
             m = 1.0
         else:
             m = 1.0 - math.sqrt(min(t - stable_end, decay) / decay)
-        for group, base in zip(groups, bases):
+        for group, base in zip(groups, bases, strict=True):
             group["lr"] = base * m
 
     return step
@@ -172,31 +169,26 @@ def lrsched_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
     def step() -> None:
         t = state["t"] = state["t"] + 1
         m = function(t)
-        for group, base in zip(groups, bases):
+        for group, base in zip(groups, bases, strict=True):
             group["lr"] = base * m
 
     return step
 
 
 def lrsched_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
-    import inspect
-
     import lrsched
 
     groups = opt.param_groups
     bases = [g["lr"] for g in groups]
-    names = inspect.signature(lrsched.warmup_stable_decay).parameters
-    kwargs: dict[str, Any] = {"base_lr": 1.0, "total_steps": total, "warmup_steps": warmup}
-    if "decay_steps" in names:
-        kwargs["decay_steps"] = total // 5
-    kwargs = {k: v for k, v in kwargs.items() if k in names}
-    function = lrsched.warmup_stable_decay(**kwargs)
+    function = lrsched.warmup_stable_decay(base_lr=1.0, warmup_steps=warmup, decay_steps=total // 5,
+                                           total_steps=total, final_lr=0.0, warmup_start=0.0,
+                                           decay_shape="1-sqrt")
     state = {"t": 0}
 
     def step() -> None:
         t = state["t"] = state["t"] + 1
         m = function(t)
-        for group, base in zip(groups, bases):
+        for group, base in zip(groups, bases, strict=True):
             group["lr"] = base * m
 
     return step
