@@ -82,7 +82,8 @@ def test_one_cycle_landmarks() -> None:
     assert s(29) == pytest.approx(1.0)  # pct_start * steps - 1
     assert s(99) == pytest.approx(1 / 25 / 1e4)
     assert s(500) == s(99)
-    assert s.horizon == 99
+    # The last value is reached at step 99; the horizon is the run length it was sized for.
+    assert s.horizon == 100 and s(99) == s(100)
     three = OneCycle(steps=100, pct_start=0.3, three_phase=True)
     assert three(29) == pytest.approx(1.0)
     assert three(58) == pytest.approx(1 / 25)  # back to the start value at 2 pct steps - 2

@@ -1,4 +1,5 @@
-"""The pure schedule core: shapes and combinators, numpy only."""
+"""The pure schedule core: shapes and combinators, evaluated with math, numpy or (lazily, through
+array-api-compat) the namespace of a torch/JAX/... array."""
 
 from rampup.schedules.base import Schedule
 from rampup.schedules.compose import Clamp, Join, Multiply, clamp, join, multiply, with_warmup

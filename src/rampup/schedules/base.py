@@ -1,8 +1,14 @@
-"""The Schedule base class: one formula per shape, evaluated for a Python int or a numpy array.
+"""The Schedule base class: one formula per shape, evaluated for a Python int, a numpy array or any
+array of the Python array API standard (torch, JAX, CuPy ...).
 
 Each shape writes its formula once, in ``_eval(t, xp)``, against a tiny math namespace ``xp``:
-``SCALAR`` (the ``math`` module and Python builtins, for the per-step fast path) or ``numpy``
-(for whole curves). The base class validates the step and picks the namespace.
+``SCALAR`` (the ``math`` module and Python builtins, for the per-step fast path), ``ARRAY``
+(numpy, for whole curves) or an ``ApiMath`` (the array's own namespace through array-api-compat,
+for torch tensors and JAX arrays, traced or not). The base class validates the step and picks the
+namespace. ``xp.kind`` tells combinators which they got: ``"scalar"`` and ``"numpy"`` may branch
+on values (bisect, boolean masks); ``"array_api"`` must not (the step may be a traced value inside
+``torch.compile`` or ``jax.jit``), so there a combinator evaluates every phase on a clamped local
+step and selects with ``where``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ class _ScalarMath:
     """The few array functions the formulas use, for Python numbers."""
 
     is_scalar = True
+    kind = "scalar"
     cos = staticmethod(math.cos)
     sqrt = staticmethod(math.sqrt)
     exp = staticmethod(math.exp)
@@ -41,6 +48,7 @@ class _ArrayMath:
     """The same functions for numpy float64 arrays."""
 
     is_scalar = False
+    kind = "numpy"
     cos = staticmethod(np.cos)
     sqrt = staticmethod(np.sqrt)
     exp = staticmethod(np.exp)
@@ -51,9 +59,73 @@ class _ArrayMath:
     where = staticmethod(np.where)
 
 
+class ApiMath:
+    """The same functions for an array API namespace (torch, JAX ...), in one floating dtype.
+
+    The formulas mix arrays with Python numbers. Operators (``t + 1``, ``0.5 ** t``, ``t // n``)
+    take Python numbers as they are (they adopt the array's dtype); the functions here turn a
+    Python number argument into a 0-d array of the computation's dtype on the step's device first,
+    as not every library's ``minimum``/``where`` takes them (and ``where`` would otherwise pick the
+    library's default dtype). Nothing here looks at values, so it traces.
+    """
+
+    is_scalar = False
+    kind = "array_api"
+
+    def __init__(self, namespace: Any, dtype: Any, device: Any, t: Any) -> None:
+        self.namespace = namespace
+        self.dtype = dtype
+        self.device = device
+        self._t = t
+
+    def divisor(self, value: float) -> Any:
+        """``value`` as an array the compiler cannot see as a constant, to divide by.
+
+        XLA (``jax.jit``) rewrites ``x / c`` for a constant ``c`` as ``x * (1 / c)``, which is off
+        by an ulp for most ``c`` (``49 * (1 / 49) < 1``) and moves the points where a formula
+        turns exactly: the end of a phase, the restarts of ``CosineRestarts`` (an error of 1
+        there), ``1 - p`` under a square root. Dividing by a value selected on the step keeps the
+        division correctly rounded, as in numpy and eager torch/JAX.
+        """
+        return self.namespace.where(self._t < 0, self.asarray(1.0), self.asarray(value))
+
+    def asarray(self, x: Any) -> Any:
+        if isinstance(x, np.generic):  # a field given as a numpy number
+            x = x.item()
+        if isinstance(x, bool):
+            return self.namespace.asarray(x, device=self.device)
+        if isinstance(x, (int, float)):
+            return self.namespace.asarray(x, dtype=self.dtype, device=self.device)
+        return x
+
+    def cos(self, x: Any) -> Any:
+        return self.namespace.cos(self.asarray(x))
+
+    def sqrt(self, x: Any) -> Any:
+        return self.namespace.sqrt(self.asarray(x))
+
+    def exp(self, x: Any) -> Any:
+        return self.namespace.exp(self.asarray(x))
+
+    def log(self, x: Any) -> Any:
+        return self.namespace.log(self.asarray(x))
+
+    def floor(self, x: Any) -> Any:
+        return self.namespace.floor(self.asarray(x))
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        return self.namespace.minimum(self.asarray(a), self.asarray(b))
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return self.namespace.maximum(self.asarray(a), self.asarray(b))
+
+    def where(self, condition: Any, if_true: Any, if_false: Any) -> Any:
+        return self.namespace.where(self.asarray(condition), self.asarray(if_true), self.asarray(if_false))
+
+
 SCALAR = _ScalarMath()
 ARRAY = _ArrayMath()
-Math = _ScalarMath | _ArrayMath
+Math = _ScalarMath | _ArrayMath | ApiMath
 
 S = TypeVar("S", bound="Schedule")
 
@@ -62,12 +134,17 @@ class Schedule:
     """A learning-rate multiplier as a pure function of the optimizer step.
 
     ``s(step)`` is the multiplier of the peak rate used by update number ``step`` (0-based count of
-    completed optimizer updates). A Python int gives a Python float; a numpy array of steps gives a
-    float64 array of the same shape. Past its end a schedule holds its last value; a negative step
-    is an error. Subclasses are frozen dataclasses whose fields are their whole configuration.
+    completed optimizer updates). A Python int gives a Python float; a numpy array (or a list) of
+    steps gives a float64 array of the same shape. Any other array that array-api-compat knows (a
+    torch tensor on any device, a JAX array, a CuPy array ...) gives an array of the same library,
+    device and shape, also inside ``torch.compile(fullgraph=True)`` and ``jax.jit`` (see
+    :meth:`_eval_array_api` for its dtype and what it does not check). Past its end a schedule
+    holds its last value; a negative step is an error. Subclasses are frozen dataclasses whose
+    fields are their whole configuration.
     """
 
-    __slots__ = ()
+    # __weakref__: jax.jit(schedule) keeps a weak reference to the function it compiles.
+    __slots__ = ("__weakref__",)
     shape: ClassVar[str] = ""
 
     # -- evaluation -------------------------------------------------------------------------
@@ -88,6 +165,10 @@ class Schedule:
             if not step.is_integer():
                 raise ScheduleValueError(f"step must be a whole number, got {step}")
             return self(int(step))
+        if not isinstance(step, (np.ndarray, np.generic, list, tuple)):
+            namespace = _array_api_namespace(step)
+            if namespace is not None:
+                return self._eval_array_api(step, namespace)
         return self._eval_array(step)
 
     def _eval_array(self, step: Any) -> FloatArray:
@@ -106,8 +187,45 @@ class Schedule:
         values = self._eval(t, ARRAY)
         return np.broadcast_to(np.asarray(values, dtype=np.float64), t.shape).copy()
 
+    def _eval_array_api(self, step: Any, namespace: Any) -> Any:
+        """The schedule on an array API array: same library, device and shape as ``step``.
+
+        Integer steps are computed in float64 where the library has it on that device (torch;
+        JAX with ``jax_enable_x64``), else in float32; a float32 or float64 step is computed in
+        its own dtype, a narrower float (float16, bfloat16) in float32 and rounded back. The result
+        has the step's dtype if it is floating, else the computation's. float64 results match the
+        numpy path to about 1e-12, float32 ones to about 1e-6 (float32 also holds whole numbers
+        exactly only up to 2 ** 24 steps).
+
+        The step's values are not checked (a negative or fractional step gives an unspecified
+        number rather than an error): they may be traced values inside ``torch.compile`` or
+        ``jax.jit``, and checking a GPU tensor would wait for the device. Only the dtype is
+        checked. Pass validated step counts.
+        """
+        import array_api_compat
+
+        dtype = step.dtype
+        integral = namespace.isdtype(dtype, "integral")
+        if dtype == namespace.bool or not (integral or namespace.isdtype(dtype, "real floating")):
+            raise ScheduleTypeError(f"step must be an int or an array of integers, got dtype {dtype}")
+        device = array_api_compat.device(step)
+        if integral:
+            available = namespace.__array_namespace_info__().dtypes(kind="real floating", device=device)
+            compute = namespace.float64 if "float64" in available else namespace.float32
+            result = compute
+        else:
+            compute = namespace.float64 if dtype == namespace.float64 else namespace.float32
+            result = dtype
+        t = step if dtype == compute else namespace.astype(step, compute)
+        xp = ApiMath(namespace, compute, device, t)
+        values = xp.asarray(self._eval(t, xp))
+        if values.shape != t.shape:
+            values = values * namespace.ones_like(t)  # a constant phase: a fresh array, t's shape
+        return values if values.dtype == result else namespace.astype(values, result)
+
     def _eval(self, t: Any, xp: Any) -> Any:
-        """The formula: ``t`` is an int (xp=SCALAR) or a float64 array (xp=ARRAY), t >= 0."""
+        """The formula: ``t`` is an int (xp=SCALAR), a float64 numpy array (xp=ARRAY) or a
+        floating array API array (xp an ``ApiMath``); t >= 0."""
         raise NotImplementedError
 
     def preview(self, total_steps: int) -> FloatArray:
@@ -148,6 +266,18 @@ class Schedule:
         return out
 
 
+def _array_api_namespace(step: Any) -> Any:
+    """The array API namespace of ``step``, or None if array-api-compat does not know it (or is
+    not installed; such inputs then go to numpy, as before)."""
+    try:
+        import array_api_compat
+    except ImportError:  # pragma: no cover - a core dependency
+        return None
+    if not array_api_compat.is_array_api_obj(step):
+        return None
+    return array_api_compat.array_namespace(step)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Schedule):
         return value.to_dict()
@@ -160,7 +290,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def position(t: Any, steps: int, endpoints: str, xp: Any) -> tuple[Any, int]:
+def position(t: Any, steps: int, endpoints: str, xp: Any) -> tuple[Any, Any]:
     """Where step ``t`` is inside a phase of ``steps`` updates: progress is ``n / d``.
 
     ``endpoints`` says which end values the phase itself uses:
@@ -168,15 +298,21 @@ def position(t: Any, steps: int, endpoints: str, xp: Any) -> tuple[Any, int]:
     ``"start"``: n = t, d = steps (the first update is at 0; 1 is reached on the step after);
     ``"both"``: n = t, d = steps - 1 (0 at the first update, 1 at the last).
     n is clamped to d, so past the phase the progress holds at 1; a phase of 0 steps is at 1.
+    In the array API path ``d`` is an array (see ``ApiMath.divisor``), so that ``n / d`` is
+    exactly 1 at the end of the phase under ``jax.jit`` too.
     """
     if steps == 0:
         return 1, 1
     if endpoints == "end":
-        return xp.minimum(t + 1, steps), steps
-    if endpoints == "start":
-        return xp.minimum(t, steps), steps
-    last = max(1, steps - 1)
-    return xp.minimum(t, last), last
+        n, d = xp.minimum(t + 1, steps), steps
+    elif endpoints == "start":
+        n, d = xp.minimum(t, steps), steps
+    else:
+        d = max(1, steps - 1)
+        n = xp.minimum(t, d)
+    if xp.kind == "array_api":
+        return n, xp.divisor(d)
+    return n, d
 
 
 ENDPOINTS = ("end", "start", "both")

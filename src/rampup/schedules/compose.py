@@ -71,6 +71,8 @@ class Join(Schedule):
             if relative and index:
                 t = t - boundaries[index - 1]
             return self.phases[index]._eval(t, xp)
+        if xp.kind == "array_api":
+            return self._select(t, xp)
         which = np.searchsorted(np.asarray(boundaries, dtype=np.float64), t, side="right")
         out = np.empty(t.shape, dtype=np.float64)
         for index, phase in enumerate(self.phases):
@@ -81,6 +83,18 @@ class Join(Schedule):
             if relative and index:
                 local = local - boundaries[index - 1]
             out[mask] = phase._eval(local, xp)
+        return out
+
+    def _select(self, t: Any, xp: Any) -> Any:
+        """No value-dependent control flow (traced steps): every phase is evaluated on its local
+        step, clamped to >= 0 so that phases not yet reached stay in their domain, and the phase
+        of each step is picked with ``where``: the last one whose start is <= t, which is
+        bisect_right's answer (a zero-length phase is overridden by the next one)."""
+        relative = self.clock == "relative"
+        out = self.phases[0]._eval(t, xp)
+        for begin, phase in zip(self.boundaries, self.phases[1:], strict=True):
+            local = xp.maximum(t - begin, 0) if relative and begin else t
+            out = xp.where(t >= begin, phase._eval(local, xp), out)
         return out
 
     @property

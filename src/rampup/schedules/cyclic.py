@@ -37,21 +37,26 @@ class SGDR(Schedule):
         if self.max_cycles is not None:
             check_int("max_cycles", self.max_cycles, minimum=1)
 
-    def _cycle_start(self, index: Any) -> Any:
+    def _cycle_start(self, index: Any, denominator: Any = None) -> Any:
         if self.period_mult == 1.0:
             return self.period_steps * index
-        return self.period_steps * (self.period_mult**index - 1.0) / (self.period_mult - 1.0)
+        if denominator is None:
+            denominator = self.period_mult - 1.0
+        return self.period_steps * (self.period_mult**index - 1.0) / denominator
 
     def _eval(self, t: Any, xp: Any) -> Any:
         period, mult = self.period_steps, self.period_mult
+        denominator = mult - 1.0
+        if xp.kind == "array_api" and mult != 1.0:
+            denominator = xp.divisor(denominator)  # a correctly rounded division (see ApiMath)
         if mult == 1.0:
             index = t // period
         else:
             index = xp.floor(xp.log(1.0 + t * (mult - 1.0) / period) / math.log(mult))
             # The logarithm can land one cycle off right at a boundary; settle it exactly.
-            index = index - (t < self._cycle_start(index))
-            index = index + (t >= self._cycle_start(index + 1))
-        start = self._cycle_start(index)
+            index = xp.where(t < self._cycle_start(index, denominator), index - 1, index)
+            index = xp.where(t >= self._cycle_start(index + 1, denominator), index + 1, index)
+        start = self._cycle_start(index, denominator)
         length = period * mult**index
         wave = 0.5 * (1.0 + xp.cos(math.pi * (t - start) / length))
         factor = self.peak_decay**index * wave
@@ -132,6 +137,8 @@ class OneCycle(Schedule):
                 if t <= end or i == len(ends) - 1:
                     return self._interpolate(levels[i], levels[i + 1], (t - begin) / (end - begin), xp)
                 begin = end
+        if xp.kind == "array_api":
+            return self._select(t, ends, levels, xp)
         out = np.empty_like(t)
         begin = 0.0
         done = np.zeros(t.shape, dtype=bool)
@@ -143,9 +150,25 @@ class OneCycle(Schedule):
             begin = end
         return out
 
+    def _select(self, t: Any, ends: list[float], levels: list[float], xp: Any) -> Any:
+        """No value-dependent control flow (traced steps): each phase interpolates on t clamped
+        to its own span, and ``where`` picks the first phase whose end is >= t (the last phase
+        otherwise), as the scalar loop does. Clamping leaves the selected values as they are."""
+        begins = [0.0, *ends[:-1]]
+        out = None
+        for i in reversed(range(len(ends))):
+            begin, end = begins[i], ends[i]
+            span = end - begin
+            local = xp.minimum(xp.maximum(t, begin), end) if span > 0 else t
+            pct = (local - begin) / (span if span > 0 else 1.0)
+            value = self._interpolate(levels[i], levels[i + 1], pct, xp)
+            out = value if out is None else xp.where(t <= end, value, out)
+        return out
+
     @property
     def horizon(self) -> int:
-        return self.steps - 1
+        # The final value is reached at step steps - 1; the run it was sized for is steps updates.
+        return self.steps
 
     def label(self) -> str:
         return f"one-cycle over {self.steps} steps (rise {self.pct_start:.0%}, {self.anneal})"

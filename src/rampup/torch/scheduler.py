@@ -27,8 +27,9 @@ from rampup.errors import (
     check_int,
     warn_once,
 )
-from rampup.schedules import Constant, Schedule
+from rampup.schedules import Constant, MultiStep, Schedule
 from rampup.schedules.base import SCALAR
+from rampup.torch import hyperparams as _hyper
 
 STATE_FORMAT = "rampup.Scheduler/1"
 CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
@@ -86,6 +87,17 @@ def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
     return [] if saved == current else [f"{path}: saved {saved!r}, now {current!r}"]
 
 
+def _open_ended(last_phase: Schedule) -> bool:
+    """Whether a schedule's last phase goes on by design (no 'end' to step past).
+
+    A plateau at the peak (constant_with_warmup) and step decays (after their last milestone the
+    rate is simply the last level) go on; a decay to a floor ends when the floor is reached.
+    """
+    if isinstance(last_phase, Constant):
+        return last_phase.value == 1.0
+    return isinstance(last_phase, MultiStep)
+
+
 def _write_rate(group: dict[str, Any], lr: float) -> None:
     """Set a group's rate; a tensor rate is filled in place (never replaced, never aliased)."""
     current = group["lr"]
@@ -133,6 +145,10 @@ class Scheduler(LRScheduler):
             GradScaler steps anyway and that skip inside the kernel cannot be told apart.)
         total_steps: the planned number of updates, for the overshoot and completion checks
             (default: where the schedule stops changing).
+        hyperparams: opt-in schedules for other hyper-parameters, e.g. ``{"momentum": s}``:
+            ``"momentum"``, ``"beta1"`` (writes ``betas[0]`` only), ``"beta2"`` (``betas[1]``)
+            and ``"weight_decay"``, each set to ``base * s(step)`` with ``base`` the group's value
+            when attached (see :mod:`rampup.torch.hyperparams`; a schedule or one per group).
     """
 
     base_lrs: list[float]  # type: ignore[assignment]
@@ -147,6 +163,7 @@ class Scheduler(LRScheduler):
         tensor_lr: bool = False,
         on_skipped_step: str = "advance",
         total_steps: int | None = None,
+        hyperparams: Mapping[str, Schedule | Sequence[Schedule]] | None = None,
     ) -> None:
         self.optimizer = check_optimizer(optimizer)
         groups = self.optimizer.param_groups
@@ -173,7 +190,14 @@ class Scheduler(LRScheduler):
         self._shared = all(s is schedules[0] for s in schedules)
         self._evaluate = schedules[0]._eval
         self.on_skipped_step = check_choice("on_skipped_step", on_skipped_step, ("advance", "hold"))
-        self.total_steps = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
+        # Private on purpose: accelerate's AcceleratedScheduler treats any scheduler with a
+        # ``total_steps`` attribute as OneCycleLR (compares it with ``_step_count``, which fails on
+        # None and stops stepping early under gradient accumulation).
+        self._total_steps = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
+        # Other hyper-parameters (opt-in): validated and their bases captured before anything is
+        # written; an empty list costs the per-step path one truth test.
+        self._hyperparams = [] if hyperparams is None else _hyper.attach_hyperparams(
+            self.optimizer, hyperparams)
         if tensor_lr:
             for group in groups:
                 if not isinstance(group["lr"], torch.Tensor):
@@ -227,6 +251,8 @@ class Scheduler(LRScheduler):
                 _write_rate(group, base * multiplier)
         if step > self._last_changing_step:
             self._warn_past_end(step)
+        if self._hyperparams:
+            _hyper.write_hyperparams(self.optimizer, self._hyperparams, step)
 
     def _warn_past_end(self, step: int) -> None:
         warn_once(
@@ -250,7 +276,7 @@ class Scheduler(LRScheduler):
 
         Schedules that settle on the peak (constant_with_warmup) never "end".
         """
-        return Scheduler._planned_end_of(self._schedules, self.total_steps)
+        return Scheduler._planned_end_of(self._schedules, self._total_steps)
 
     @staticmethod
     def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
@@ -259,7 +285,7 @@ class Scheduler(LRScheduler):
         horizons = []
         for schedule in schedules:
             last = schedule.segments()[-1][2]
-            if schedule.horizon is None or (isinstance(last, Constant) and last.value == 1.0):
+            if schedule.horizon is None or _open_ended(last):
                 return None
             horizons.append(schedule.horizon)
         return max(horizons)
@@ -324,7 +350,7 @@ class Scheduler(LRScheduler):
             "schedules": [s.to_dict() for s in self._schedules],
             "skipped_steps": self.skipped_steps,
             "step_count": self._step_count,
-        }
+        } | ({"hyperparams": _hyper.state_of(self._hyperparams)} if self._hyperparams else {})
 
     def load_state_dict(  # type: ignore[override]
         self,
@@ -338,8 +364,9 @@ class Scheduler(LRScheduler):
         The saved schedules must equal this scheduler's, or ``on_config_change`` says what to do:
         ``"error"`` (default) names the fields that differ; ``"keep_step"`` keeps the saved step on
         the new schedule (e.g. training extended); ``"keep_fraction"`` moves to the same fraction
-        of the new schedule's length. ``keep_base_lrs=True`` keeps this scheduler's peak rates
-        instead of the saved ones (a new peak for fine-tuning). ``state_dict`` is not modified.
+        of the new schedule's length. ``keep_base_lrs=True`` keeps this scheduler's peak rates (and
+        hyperparameter bases) instead of the saved ones (a new peak for fine-tuning). Scheduled
+        hyperparameters follow the same rules. ``state_dict`` is not modified.
         """
         policy = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
         if state_dict.get("format") != STATE_FORMAT:
@@ -372,10 +399,13 @@ class Scheduler(LRScheduler):
                 f"the saved state has {len(saved_lrs)} parameter groups, the optimizer "
                 f"{len(self.optimizer.param_groups)}"
             )
+        saved_hyper = state_dict.get("hyperparams", {})
+        _hyper.check_saved(self._hyperparams, saved_hyper, policy, len(self.optimizer.param_groups))
         if not keep_base_lrs:
             self.base_lrs = saved_lrs
             for group, peak in zip(self.optimizer.param_groups, saved_lrs, strict=True):
                 group["initial_lr"] = peak
+            _hyper.load_bases(self.optimizer, self._hyperparams, saved_hyper)
         self.last_epoch = step
         self.skipped_steps = int(state_dict.get("skipped_steps", 0))
         self._step_count = int(state_dict.get("step_count", step + 1))

@@ -1,0 +1,286 @@
+"""Schedules for optimizer hyper-parameters other than the rate: momentum, Adam's betas, weight decay.
+
+``Scheduler(optimizer, lr_schedule, hyperparams={"momentum": s})`` writes ``base * s(step)`` into
+each group's ``momentum`` at every step, where ``base`` is the group's value when the scheduler is
+attached (kept in the group as ``initial_momentum``, as torch keeps ``initial_lr``, and in the
+scheduler's state_dict). ``"beta1"``/``"beta2"`` write ``betas[0]``/``betas[1]`` and keep the
+other. Momentum and betas must stay in [0, 1), weight decay >= 0: a schedule that could leave the
+range is refused when the scheduler is built (checked at every step up to its end, or over its
+first 1,000,000 steps if it has none) and, for steps past that check, when the value is written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.optim import Optimizer
+
+from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, check_real, closest
+from rampup.schedules import Cosine, Join, Linear, Schedule, Warmup
+from rampup.schedules.base import SCALAR
+
+__all__ = [
+    "HYPERPARAMS",
+    "Hyperparam",
+    "attach_hyperparams",
+    "check_saved",
+    "load_bases",
+    "one_cycle_momentum",
+    "state_of",
+    "write_hyperparams",
+]
+
+# Steps checked for an endless schedule (a schedule with an end is checked up to its end).
+_ENDLESS_CHECK = 1_000_000
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class _Spec:
+    key: str  # the param-group key
+    index: int | None  # position in a tuple value (betas), or None for a plain value
+    below_one: bool  # [0, 1) if True, else [0, inf)
+    hint: str  # what to schedule instead when the optimizer has no such key
+
+
+HYPERPARAMS: dict[str, _Spec] = {
+    "momentum": _Spec("momentum", None, True,
+                      "Adam-style optimizers have betas instead: schedule 'beta1' (betas[0])"),
+    "beta1": _Spec("betas", 0, True, "SGD-style optimizers have 'momentum' instead"),
+    "beta2": _Spec("betas", 1, True, "this optimizer has no second-moment decay"),
+    "weight_decay": _Spec("weight_decay", None, False, "this optimizer has no weight decay"),
+}
+
+
+@dataclass
+class Hyperparam:
+    """One scheduled hyper-parameter: its name, one schedule and one base value per group."""
+
+    name: str
+    schedules: list[Schedule]
+    bases: list[float]
+
+    @property
+    def spec(self) -> _Spec:
+        return HYPERPARAMS[self.name]
+
+    def state(self) -> dict[str, Any]:
+        return {"bases": list(self.bases), "schedules": [s.to_dict() for s in self.schedules]}
+
+
+def _read(group: Mapping[str, Any], spec: _Spec) -> Any:
+    value = group[spec.key]
+    return value if spec.index is None else value[spec.index]
+
+
+def _as_float(value: Any) -> float:
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def _range_text(spec: _Spec) -> str:
+    return "[0, 1)" if spec.below_one else "[0, inf)"
+
+
+def _check_value(name: str, spec: _Spec, value: float, where: str) -> None:
+    if not (math.isfinite(value) and value >= 0.0 and (value < 1.0 or not spec.below_one)):
+        raise ScheduleValueError(f"{name} must stay in {_range_text(spec)}, but {where} it is {value:g}")
+
+
+def _extremes(schedule: Schedule) -> tuple[float, float, int, int]:
+    """(min, max, step of min, step of max) of the schedule over its whole length (or a window)."""
+    horizon = schedule.horizon
+    last = _ENDLESS_CHECK if horizon is None else horizon
+    low = high = schedule(0)
+    low_at = high_at = 0
+    for start in range(0, last + 1, _CHUNK):
+        values = schedule(np.arange(start, min(last + 1, start + _CHUNK)))
+        if not np.all(np.isfinite(values)):
+            bad = int(np.flatnonzero(~np.isfinite(values))[0])
+            return math.nan, math.nan, start + bad, start + bad
+        i, j = int(np.argmin(values)), int(np.argmax(values))
+        if values[i] < low:
+            low, low_at = float(values[i]), start + i
+        if values[j] > high:
+            high, high_at = float(values[j]), start + j
+    return low, high, low_at, high_at
+
+
+def one_cycle_momentum(
+    total_steps: int,
+    pct_start: float = 0.3,
+    base_momentum: float = 0.85,
+    max_momentum: float = 0.95,
+    anneal: str = "cos",
+) -> Schedule:
+    """The one-cycle momentum of torch's ``OneCycleLR``, as a multiplier of ``max_momentum``.
+
+    Momentum falls from ``max_momentum`` to ``base_momentum`` while the rate rises (steps 0 to
+    ``pct_start * total_steps - 1``) and climbs back while it anneals (to step ``total_steps - 1``),
+    giving torch's numbers. Create the optimizer with ``momentum=max_momentum`` (or
+    ``betas=(max_momentum, ...)`` and the key ``"beta1"``) and pass
+    ``hyperparams={"momentum": one_cycle_momentum(total_steps)}`` with the rate schedule
+    ``rampup.OneCycle(steps=total_steps, pct_start=...)``. ``pct_start * total_steps`` must be a
+    whole number of steps >= 2 here.
+    """
+    total = check_int("total_steps", total_steps, minimum=2)
+    pct = check_real("pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
+    top = check_real("max_momentum", max_momentum, low=0.0, high=1.0, low_open=True, high_open=True)
+    bottom = check_real("base_momentum", base_momentum, low=0.0, high=top)
+    check_choice("anneal", anneal, ("cos", "linear"))
+    rise = round(pct * total)
+    if abs(pct * total - rise) > 1e-9 or not 2 <= rise < total:
+        raise ScheduleValueError(
+            f"pct_start * total_steps must be a whole number of steps in [2, total_steps), got "
+            f"{pct:g} * {total} = {pct * total:g}"
+        )
+    ratio = bottom / top
+    down: Schedule
+    if anneal == "cos":
+        down = Cosine(steps=rise, min_lr_ratio=ratio, endpoints="both")
+    else:
+        down = Linear(steps=rise, min_lr_ratio=ratio, endpoints="both")
+    up = Warmup(steps=total - rise, curve="cosine" if anneal == "cos" else "linear", start=ratio)
+    return Join(phases=(down, up), boundaries=(rise,))
+
+
+def attach_hyperparams(
+    optimizer: Optimizer, hyperparams: Mapping[str, Schedule | Sequence[Schedule]]
+) -> list[Hyperparam]:
+    """Validate ``hyperparams`` against the optimizer and capture each group's base value."""
+    if not isinstance(hyperparams, Mapping):
+        raise ScheduleTypeError(
+            f"hyperparams must be a dict like {{'momentum': schedule}}, got {type(hyperparams).__name__}"
+        )
+    groups = optimizer.param_groups
+    kind = type(optimizer).__name__
+    tracks = []
+    for name, given in hyperparams.items():
+        if name not in HYPERPARAMS:
+            raise ScheduleValueError(
+                f"unknown hyperparameter {name!r} in hyperparams; known: {', '.join(HYPERPARAMS)}."
+                f"{closest(str(name), HYPERPARAMS)}"
+            )
+        spec = HYPERPARAMS[name]
+        if isinstance(given, Schedule):
+            schedules = [given] * len(groups)
+        elif isinstance(given, Sequence) and not isinstance(given, (str, bytes)):
+            schedules = list(given)
+            if len(schedules) != len(groups):
+                raise ScheduleValueError(
+                    f"hyperparams[{name!r}] has {len(schedules)} schedules but the optimizer has "
+                    f"{len(groups)} parameter groups: give one schedule, or one per group"
+                )
+        else:
+            schedules = []
+        if not schedules or not all(isinstance(s, Schedule) for s in schedules):
+            raise ScheduleTypeError(
+                f"hyperparams[{name!r}] must be a rampup Schedule or a list of them (one per group), "
+                f"got {given!r}"
+            )
+        bases = []
+        for index, group in enumerate(groups):
+            if spec.key not in group or (spec.index is not None and not isinstance(
+                    group[spec.key], (tuple, list))):
+                raise ScheduleValueError(
+                    f"cannot schedule {name}: {kind} has no {spec.key!r} in its parameter groups "
+                    f"(group {index}); {spec.hint}"
+                )
+            base = _as_float(group.get(f"initial_{name}", _read(group, spec)))
+            where = f"{spec.key}[{spec.index}]" if spec.index is not None else spec.key
+            if base == 0.0:
+                raise ScheduleValueError(
+                    f"cannot schedule {name}: {where} is 0 in parameter group {index}, and the "
+                    f"schedule multiplies it. Create the optimizer with the peak {name} (the value "
+                    "the multiplier 1.0 stands for)."
+                )
+            _check_value(name, spec, base, f"in parameter group {index} (the base value)")
+            bases.append(base)
+        for index, (schedule, base) in enumerate(zip(schedules, bases, strict=True)):
+            low, high, low_at, high_at = _extremes(schedule)
+            span = "over its length" if schedule.horizon is not None else (
+                f"over its first {_ENDLESS_CHECK} steps")
+            if math.isnan(low):
+                raise ScheduleValueError(f"hyperparams[{name!r}] is not finite at step {low_at}")
+            for value, at in ((base * low, low_at), (base * high, high_at)):
+                _check_value(name, spec, value, f"{span}, at step {at} in parameter group {index} "
+                             f"({base:g} x {value / base:g})")
+        for group, base in zip(groups, bases, strict=True):
+            group.setdefault(f"initial_{name}", base)
+        tracks.append(Hyperparam(name, schedules, bases))
+    return tracks
+
+
+def write_hyperparams(optimizer: Optimizer, tracks: Sequence[Hyperparam], step: int) -> None:
+    """Write ``base * schedule(step)`` of every scheduled hyper-parameter into every group."""
+    groups = optimizer.param_groups
+    for track in tracks:
+        spec = track.spec
+        for group, base, schedule in zip(groups, track.bases, track.schedules, strict=True):
+            value = base * schedule._eval(step, SCALAR)
+            if not 0.0 <= value < (1.0 if spec.below_one else math.inf):
+                _check_value(track.name, spec, value, f"at step {step}")
+            current = group[spec.key]
+            if spec.index is None:
+                if isinstance(current, torch.Tensor):
+                    current.fill_(value)
+                else:
+                    group[spec.key] = value
+            elif isinstance(current[spec.index], torch.Tensor):
+                current[spec.index].fill_(value)
+            else:
+                pair = list(current)
+                pair[spec.index] = value
+                group[spec.key] = tuple(pair) if isinstance(current, tuple) else pair
+
+
+def state_of(tracks: Sequence[Hyperparam]) -> dict[str, Any]:
+    """The plain-data state of the scheduled hyper-parameters, for the scheduler's state_dict."""
+    return {track.name: track.state() for track in tracks}
+
+
+def check_saved(tracks: Sequence[Hyperparam], saved: Mapping[str, Any], policy: str, groups: int) -> None:
+    """Refuse a saved state that cannot be loaded, before anything changes.
+
+    The saved hyper-parameter schedules must equal this scheduler's unless ``policy`` (the
+    scheduler's ``on_config_change``) allows a change; the group counts must always match.
+    """
+    from rampup.torch.scheduler import config_differences
+
+    for track in tracks:
+        if track.name in saved and len(saved[track.name]["bases"]) != groups:
+            raise ScheduleValueError(
+                f"the saved {track.name} has {len(saved[track.name]['bases'])} parameter groups, the "
+                f"optimizer {groups}"
+            )
+    if policy != "error":
+        return
+    current = {track.name for track in tracks}
+    if set(saved) != current:
+        raise ScheduleValueError(
+            f"the saved state schedules hyperparameters {sorted(saved)}, this scheduler "
+            f"{sorted(current)}. Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
+        )
+    differences = []
+    for track in tracks:
+        schedules = [s.to_dict() for s in track.schedules]
+        differences += config_differences(list(saved[track.name]["schedules"]), schedules,
+                                          f"hyperparams.{track.name}.schedules")
+    if differences:
+        raise ScheduleValueError(
+            "the saved state is for different hyperparameter schedules: " + "; ".join(differences)
+            + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
+        )
+
+
+def load_bases(optimizer: Optimizer, tracks: Sequence[Hyperparam], saved: Mapping[str, Any]) -> None:
+    """Restore the saved base values (and each group's ``initial_<name>``) of the tracks saved."""
+    for track in tracks:
+        if track.name in saved:
+            track.bases = [float(v) for v in saved[track.name]["bases"]]
+            for group, base in zip(optimizer.param_groups, track.bases, strict=True):
+                group[f"initial_{track.name}"] = base
