@@ -90,14 +90,28 @@ def floor_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
     return step
 
 
+def _rampup_step(opt: torch.optim.Optimizer, schedule: rampup.Schedule) -> Step:
+    scheduler = rt.Scheduler(opt, schedule)
+    count_update = scheduler._count_update  # what optimizer.step() runs after each update
+    step = scheduler.step
+
+    def run() -> None:
+        # The loop never calls optimizer.step() (its cost is not the scheduler's), so the
+        # update-counting hook that optimizer.step() would run is called here, and charged to rampup.
+        count_update(opt, (), {})
+        step()
+
+    return run
+
+
 def rampup_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
-    return rt.Scheduler(opt, rampup.schedule("cosine", warmup_steps=warmup, total_steps=total)).step
+    return _rampup_step(opt, rampup.schedule("cosine", warmup_steps=warmup, total_steps=total))
 
 
 def rampup_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
     schedule = rampup.schedule("warmup_stable_decay", warmup_steps=warmup, total_steps=total,
                                num_decay_steps=total // 5, decay_type="1-sqrt")
-    return rt.Scheduler(opt, schedule).step
+    return _rampup_step(opt, schedule)
 
 
 def transformers_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:

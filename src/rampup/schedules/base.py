@@ -184,8 +184,10 @@ class Schedule:
         if steps.size and steps.min() < 0:
             raise ScheduleValueError(f"step must be >= 0, got {steps.min()}")
         t = steps.astype(np.float64)
-        values = self._eval(t, ARRAY)
-        return np.broadcast_to(np.asarray(values, dtype=np.float64), t.shape).copy()
+        values = np.asarray(self._eval(t, ARRAY), dtype=np.float64)
+        if values.shape == t.shape and values is not t:
+            return values  # a fresh array already (formulas build new arrays)
+        return np.broadcast_to(values, t.shape).copy()
 
     def _eval_array_api(self, step: Any, namespace: Any) -> Any:
         """The schedule on an array API array: same library, device and shape as ``step``.

@@ -65,14 +65,14 @@ class Join(Schedule):
 
     def _eval(self, t: Any, xp: Any) -> Any:
         boundaries = self.boundaries
-        relative = self.clock == "relative"
         if xp.is_scalar:
             index = bisect.bisect_right(boundaries, t)
-            if relative and index:
+            if index and self.clock == "relative":
                 t = t - boundaries[index - 1]
             return self.phases[index]._eval(t, xp)
         if xp.kind == "array_api":
             return self._select(t, xp)
+        relative = self.clock == "relative"
         which = np.searchsorted(np.asarray(boundaries, dtype=np.float64), t, side="right")
         out = np.empty(t.shape, dtype=np.float64)
         for index, phase in enumerate(self.phases):

@@ -207,7 +207,9 @@ class Scheduler(LRScheduler):
         self._step_count = 1
         self.skipped_steps = 0
         self._updates = self._updates_seen = 0
-        self._hook = self.optimizer.register_step_post_hook(_update_counter(self))
+        self._warned_too_often = False
+        self._count_update = _update_counter(self)
+        self._hook = self.optimizer.register_step_post_hook(self._count_update)
         self._warn_key = next(_instance_numbers)
         self._end = self._planned_end()
         self._last_changing_step = sys.maxsize if self._end is None else self._end
@@ -297,7 +299,10 @@ class Scheduler(LRScheduler):
         return max(h for h in horizons if h is not None)
 
     def _warn_if_stepping_too_often(self) -> None:
+        if self._warned_too_often:
+            return
         if self._step_count >= 8 and self.skipped_steps * 4 > self._step_count:
+            self._warned_too_often = True
             warn_once(
                 f"too-often:{self._warn_key}",
                 f"scheduler.step() ran {self.skipped_steps} of {self._step_count} times without an "
