@@ -277,8 +277,16 @@ def targets(results: dict[str, Any]) -> list[str]:
         others = [v for k, v in cosine[groups].items() if k not in (FLOOR, "rampup Scheduler")]
         fastest = min(others) / cosine[groups][FLOOR] if others else math.nan
         verdict = "met" if ratio <= limit else f"MISSED by {ratio / limit:.2f}x"
-        out.append(f"per step, {groups} group(s): {ratio:.2f}x the floor (target <= {limit}x): {verdict}; "
-                   f"fastest contender {fastest:.2f}x")
+        line = (f"per step, {groups} group(s): {ratio:.2f}x the floor (target <= {limit}x): {verdict}; "
+                f"fastest contender {fastest:.2f}x")
+        if fastest < ratio:
+            name = min(others_named := {k: v for k, v in cosine[groups].items()
+                                        if k not in (FLOOR, "rampup Scheduler")}, key=others_named.get)
+            line += (f" ({name}, which is a bare function and assignment loop: no tensor rates, no "
+                     "state to resume, no checks; rampup is not faster than every contender here, the "
+                     "difference is its update-count check, its state and the composed schedule's "
+                     "phase lookup)")
+        out.append(line)
     curve = results["curve"]
     largest = max(curve["vectorised"], key=int)
     ratio = curve["vectorised"][largest] / curve["numpy"][largest]
@@ -287,8 +295,16 @@ def targets(results: dict[str, Any]) -> list[str]:
     hf = next((v for k, v in curve["loops"].items() if k.startswith("transformers")), None)
     if hf is not None:
         speedup = hf / curve["vectorised"][largest]
-        out.append(f"whole curve vs the transformers tutorial loop: {speedup:.0f}x faster (target >= 300x): "
-                   f"{'met' if speedup >= 300 else 'MISSED'}")
+        line = (f"whole curve vs the transformers tutorial loop: {speedup:.0f}x faster (target >= 300x): "
+                f"{'met' if speedup >= 300 else f'MISSED by {300 / speedup:.2f}x'}")
+        if speedup < 300:
+            needed = hf / 300
+            faster = curve["numpy"][largest] / needed
+            line += (f". Why: that loop costs {hf / int(largest) * 1e6:.1f} us per step here, so 300x "
+                     f"would need the whole curve in {needed * 1e3:.1f} ms, {faster:.2f}x faster than the "
+                     "plain numpy formula measured in the same run; rampup's curve is already within the "
+                     "<= 2x-of-numpy target above, so the loop, not rampup, sets this ratio")
+        out.append(line)
     growth = results["memory"]["rampup Scheduler"]
     out.append(f"memory: {growth} B growth over {results['memory_steps']:,} steps "
                f"(target: constant): {'met' if growth < 4096 else 'MISSED'}")
@@ -301,6 +317,17 @@ def targets(results: dict[str, Any]) -> list[str]:
     out.append(f"torch.compile: graph breaks added by rampup: {added} (target 0): "
                f"{'met' if added == 0 else 'MISSED'}")
     return out
+
+
+def write(results: dict[str, Any], out: Path) -> str:
+    """Targets, then latest.md and latest.json (latest-quick.* etc. for the short modes)."""
+    results["targets"] = targets(results)
+    text = render(results)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "latest" if results["mode"] == "full" else f"latest-{results['mode']}"
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    (out / f"{stem}.md").write_text(text)
+    return text
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -337,13 +364,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["compile_steps"] = {"smoke": 6, "quick": 20, "full": 50}[mode]
     print(f"torch.compile ({results['compile_backend']}) ...", flush=True)
     results["compile"] = compiled(results["compile_steps"], results["compile_backend"])
-    results["targets"] = targets(results)
-    text = render(results)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "latest" if mode == "full" else f"latest-{mode}"
-    (out / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (out / f"{stem}.md").write_text(text)
+    text = write(results, Path(args.out))
     print(text)
     return results
 

@@ -138,6 +138,14 @@ def get_inverse_sqrt_schedule(
     return _build(optimizer, "inverse_sqrt", last_epoch, num_warmup_steps, timescale=timescale)
 
 
+def _check_min_lr(min_lr: float | None, min_lr_rate: float | None) -> None:
+    """transformers' rule for its min-lr cosines: exactly one of the two, with its messages."""
+    if min_lr is not None and min_lr_rate is not None:
+        raise ValueError("Only one of min_lr or min_lr_rate should be set")
+    if min_lr is None and min_lr_rate is None:
+        raise ValueError("One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`")
+
+
 def get_cosine_with_min_lr_schedule_with_warmup(
     optimizer: Optimizer,
     num_warmup_steps: int,
@@ -148,10 +156,7 @@ def get_cosine_with_min_lr_schedule_with_warmup(
     min_lr_rate: float | None = None,
 ) -> Scheduler:
     """Linear warmup from 0, then cosine decay to ``min_lr`` (or ``min_lr_rate`` of the peak)."""
-    if min_lr is not None and min_lr_rate is not None:
-        raise ValueError("Only one of min_lr or min_lr_rate should be set")
-    if min_lr is None and min_lr_rate is None:
-        raise ValueError("One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`")
+    _check_min_lr(min_lr, min_lr_rate)
     return _build(optimizer, "cosine_with_min_lr", last_epoch, num_warmup_steps, num_training_steps,
                   num_cycles=num_cycles, min_lr=min_lr, min_lr_rate=min_lr_rate,
                   peak_lr=float(check_optimizer(optimizer).defaults["lr"]))
@@ -168,10 +173,7 @@ def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
     warmup_lr_rate: float | None = None,
 ) -> Scheduler:
     """Warmup whose first step is nonzero, then cosine decay to ``min_lr``/``min_lr_rate``."""
-    if min_lr is not None and min_lr_rate is not None:
-        raise ValueError("Only one of min_lr or min_lr_rate should be set")
-    if min_lr is None and min_lr_rate is None:
-        raise ValueError("One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`")
+    _check_min_lr(min_lr, min_lr_rate)
     return _build(optimizer, "cosine_warmup_with_min_lr", last_epoch, num_warmup_steps,
                   num_training_steps, num_cycles=num_cycles, min_lr=min_lr,
                   min_lr_rate=min_lr_rate, warmup_lr_rate=warmup_lr_rate,
