@@ -24,7 +24,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 demo: $(STAMP)
-	$(VENV)/bin/rampup compare linear cosine warmup_cosine:min_lr_ratio=0.1 wsd inverse_sqrt one_cycle \
+	$(VENV)/bin/rampup compare linear cosine warmup_cosine:min_lr_ratio=0.1 wsd inverse_sqrt \
 		--total 10000 --warmup 500 -o runs/demo/schedules.png
 	$(VENV)/bin/rampup demo --out runs/demo
 
