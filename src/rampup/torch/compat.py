@@ -13,13 +13,12 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int, check_real, closest
 from rampup.names import schedule as named_schedule
-from rampup.torch.scheduler import Scheduler, check_optimizer, initial_lrs
+from rampup.torch.scheduler import Scheduler, check_optimizer, initial_lrs, write_rate, write_rates
 
 __all__ = [
     "TYPE_TO_SCHEDULER_FUNCTION",
@@ -315,12 +314,6 @@ class GreedyLR(LRScheduler):
                 self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
 
-    def _set(self, group: dict[str, Any], lr: float) -> None:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
-
     def _change(self, *, increase: bool) -> None:
         all_at_min = True
         for index, group in enumerate(self.optimizer.param_groups):
@@ -328,11 +321,11 @@ class GreedyLR(LRScheduler):
             if increase:
                 new = min(old / self.factor, self.max_lrs[index])
                 if new - old > self.eps:
-                    self._set(group, new)
+                    write_rate(group, new)
             else:
                 new = max(old * self.factor, self.min_lrs[index])
                 if old - new > self.eps:
-                    self._set(group, new)
+                    write_rate(group, new)
                 if float(group["lr"]) > self.min_lrs[index]:
                     all_at_min = False
             if self.verbose:
@@ -343,7 +336,7 @@ class GreedyLR(LRScheduler):
             self.reset_start -= 1
             if self.reset_start <= 0:
                 for group, lr in zip(self.optimizer.param_groups, self._init_lrs, strict=True):
-                    self._set(group, lr)
+                    write_rate(group, lr)
                 self._reset_counters()
                 self.reset_start = self.reset_start_original
                 self._window = []
@@ -359,7 +352,7 @@ class GreedyLR(LRScheduler):
         for key, value in state_dict.items():
             setattr(self, key, list(value) if isinstance(value, list) else value)
         for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
-            self._set(group, lr)
+            write_rate(group, lr)
 
 
 def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
@@ -466,11 +459,7 @@ class GradualWarmupScheduler(LRScheduler):
         return [base * ((k - 1.0) * t / total + 1.0) for base in self.base_lrs]
 
     def _set(self, lrs: list[float]) -> None:
-        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
+        write_rates(self.optimizer, lrs)
         self._last_lr = [float(lr) for lr in lrs]
 
     def step(self, epoch: int | None = None, metrics: Any = None) -> None:  # type: ignore[override]

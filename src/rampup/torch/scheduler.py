@@ -98,13 +98,19 @@ def _open_ended(last_phase: Schedule) -> bool:
     return isinstance(last_phase, MultiStep)
 
 
-def _write_rate(group: dict[str, Any], lr: float) -> None:
+def write_rate(group: dict[str, Any], lr: float) -> None:
     """Set a group's rate; a tensor rate is filled in place (never replaced, never aliased)."""
     current = group["lr"]
     if isinstance(current, torch.Tensor):
         current.fill_(lr)
     else:
         group["lr"] = lr
+
+
+def write_rates(optimizer: Optimizer, lrs: Sequence[float]) -> None:
+    """Set every group's rate (tensor rates in place), one value per group."""
+    for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+        write_rate(group, lr)
 
 
 def _update_counter(scheduler: Scheduler) -> Any:
@@ -242,7 +248,7 @@ class Scheduler(LRScheduler):
             self._multipliers = multiplier
             if self._tensor_groups:
                 for group, base in zip(groups, self.base_lrs, strict=True):
-                    _write_rate(group, base * multiplier)
+                    write_rate(group, base * multiplier)
             else:
                 for group, base in zip(groups, self.base_lrs, strict=True):
                     group["lr"] = base * multiplier
@@ -250,7 +256,7 @@ class Scheduler(LRScheduler):
             multipliers = [schedule._eval(step, SCALAR) for schedule in self._schedules]
             self._multipliers = multipliers
             for group, base, multiplier in zip(groups, self.base_lrs, multipliers, strict=True):
-                _write_rate(group, base * multiplier)
+                write_rate(group, base * multiplier)
         if step > self._last_changing_step:
             self._warn_past_end(step)
         if self._hyperparams:

@@ -10,17 +10,9 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int
 from rampup.schedules import Warmup
-from rampup.torch.scheduler import initial_lrs
+from rampup.torch.scheduler import initial_lrs, write_rates
 
 WRAP_FORMAT = "rampup.WarmupWrapper/1"
-
-
-def _write(optimizer: torch.optim.Optimizer, lrs: list[float]) -> None:
-    for group, lr in zip(optimizer.param_groups, lrs, strict=True):
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
 
 
 def _read(optimizer: torch.optim.Optimizer) -> list[float]:
@@ -81,7 +73,7 @@ class WarmupWrapper(LRScheduler):
         inner_active = self.mode == "dampen" or self.last_epoch > self.warmup_steps
         if inner_active:
             # The wrapped scheduler may compute from the current rate: give it its own.
-            _write(self.optimizer, self._inner_lrs)
+            write_rates(self.optimizer, self._inner_lrs)
             if isinstance(self.scheduler, ReduceLROnPlateau):
                 if metrics is None:
                     raise ScheduleValueError(
@@ -101,7 +93,7 @@ class WarmupWrapper(LRScheduler):
             factor = self.warmup(t)
             reference = self._inner_lrs if self.mode == "dampen" else self.base_lrs
             lrs = [float(lr) * factor for lr in reference]
-        _write(self.optimizer, lrs)
+        write_rates(self.optimizer, lrs)
         self._last_lr = lrs
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
