@@ -39,6 +39,7 @@ from rampup.schedules import (
     Step,
     Triangular,
     Warmup,
+    with_warmup,
 )
 from rampup.schedules.base import ENDPOINTS
 from rampup.schedules.warmup import WARMUP_CURVES
@@ -74,17 +75,9 @@ def _register(entry: Entry) -> None:
 def _prefix(
     main: Schedule, warmup: int, options: dict[str, Any], default_endpoints: str, start: float = 0.0
 ) -> Schedule:
-    if warmup == 0:
-        return main
-    endpoints = options.get("warmup_endpoints") or default_endpoints
     curve = options.get("warmup_curve", "linear")
-    warm = Warmup(
-        steps=warmup,
-        curve=curve,
-        start=_warmup_start(options, curve, start),
-        endpoints=endpoints,
-    )
-    return Join(phases=(warm, main), boundaries=(warmup,))
+    return with_warmup(main, warmup, curve=curve, start=_warmup_start(options, curve, start),
+                       endpoints=options.get("warmup_endpoints") or default_endpoints)
 
 
 def _warmup_start(options: dict[str, Any], curve: str, default: float) -> float | None:

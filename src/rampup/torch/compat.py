@@ -18,7 +18,8 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int, check_real, closest
 from rampup.names import schedule as named_schedule
-from rampup.torch.scheduler import Scheduler, check_optimizer, initial_lrs, write_rate, write_rates
+from rampup.torch.groups import read_rates, write_rate, write_rates
+from rampup.torch.scheduler import Scheduler, check_optimizer, initial_lrs
 
 __all__ = [
     "TYPE_TO_SCHEDULER_FUNCTION",
@@ -257,7 +258,7 @@ class GreedyLR(LRScheduler):
         self.reset_start = self.reset_start_original = check_int("reset_start", reset_start)
         self.min_lrs = self._per_group("min_lr", min_lr, len(groups))
         self.max_lrs = self._per_group("max_lr", max_lr, len(groups))
-        self._init_lrs = [float(group["lr"]) for group in groups]
+        self._init_lrs = read_rates(self.optimizer)
         self.base_lrs = list(self._init_lrs)
         self._last_lr = list(self._init_lrs)
         self.last_epoch = 0
@@ -312,7 +313,7 @@ class GreedyLR(LRScheduler):
             elif self.num_bad_epochs > self.patience:
                 self._change(increase=False)
                 self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
+        self._last_lr = read_rates(self.optimizer)
 
     def _change(self, *, increase: bool) -> None:
         all_at_min = True
@@ -492,7 +493,7 @@ class GradualWarmupScheduler(LRScheduler):
             after.step(metrics)
         else:
             after.step()
-        self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
+        self._last_lr = read_rates(self.optimizer)
 
     def _hand_over(self, after: LRScheduler | ReduceLROnPlateau, peaks: list[float]) -> None:
         """Restart ``after`` at its own step 0 with the peak rates as its base rates."""

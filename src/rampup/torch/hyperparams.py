@@ -23,6 +23,7 @@ from torch.optim import Optimizer
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, check_real, closest
 from rampup.schedules import Cosine, Join, Linear, Schedule, Warmup
 from rampup.schedules.base import SCALAR
+from rampup.torch.groups import as_float, one_per_group
 
 __all__ = [
     "HYPERPARAMS",
@@ -76,10 +77,6 @@ class Hyperparam:
 def _read(group: Mapping[str, Any], spec: _Spec) -> Any:
     value = group[spec.key]
     return value if spec.index is None else value[spec.index]
-
-
-def _as_float(value: Any) -> float:
-    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
 
 
 def _range_text(spec: _Spec) -> str:
@@ -166,22 +163,11 @@ def attach_hyperparams(
                 f"{closest(str(name), HYPERPARAMS)}"
             )
         spec = HYPERPARAMS[name]
-        if isinstance(given, Schedule):
-            schedules = [given] * len(groups)
-        elif isinstance(given, Sequence) and not isinstance(given, (str, bytes)):
-            schedules = list(given)
-            if len(schedules) != len(groups):
-                raise ScheduleValueError(
-                    f"hyperparams[{name!r}] has {len(schedules)} schedules but the optimizer has "
-                    f"{len(groups)} parameter groups: give one schedule, or one per group"
-                )
-        else:
-            schedules = []
-        if not schedules or not all(isinstance(s, Schedule) for s in schedules):
-            raise ScheduleTypeError(
-                f"hyperparams[{name!r}] must be a rampup Schedule or a list of them (one per group), "
-                f"got {given!r}"
-            )
+        schedules = one_per_group(
+            given, len(groups), what=f"hyperparams[{name!r}]",
+            count_error=f"hyperparams[{name!r}] has {{given}} schedules but the optimizer has "
+            "{groups} parameter groups: give one schedule, or one per group",
+        )
         bases = []
         for index, group in enumerate(groups):
             if spec.key not in group or (spec.index is not None and not isinstance(
@@ -190,7 +176,7 @@ def attach_hyperparams(
                     f"cannot schedule {name}: {kind} has no {spec.key!r} in its parameter groups "
                     f"(group {index}); {spec.hint}"
                 )
-            base = _as_float(group.get(f"initial_{name}", _read(group, spec)))
+            base = as_float(group.get(f"initial_{name}", _read(group, spec)))
             where = f"{spec.key}[{spec.index}]" if spec.index is not None else spec.key
             if base == 0.0:
                 raise ScheduleValueError(

@@ -30,6 +30,7 @@ from rampup.errors import (
 from rampup.schedules import Constant, MultiStep, Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
+from rampup.torch.groups import as_float, one_per_group, write_rate
 
 STATE_FORMAT = "rampup.Scheduler/1"
 CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
@@ -49,10 +50,6 @@ def check_optimizer(optimizer: object) -> Optimizer:
     return optimizer
 
 
-def _as_float(value: object) -> float:
-    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)  # type: ignore[arg-type]
-
-
 def initial_lrs(optimizer: Optimizer) -> list[float]:
     """Each group's peak rate: its ``initial_lr`` if a scheduler set one before, else its ``lr``.
 
@@ -60,7 +57,7 @@ def initial_lrs(optimizer: Optimizer) -> list[float]:
     """
     peaks = []
     for group in optimizer.param_groups:
-        peak = _as_float(group.get("initial_lr", group["lr"]))
+        peak = as_float(group.get("initial_lr", group["lr"]))
         group.setdefault("initial_lr", peak)
         peaks.append(peak)
     return peaks
@@ -96,21 +93,6 @@ def _open_ended(last_phase: Schedule) -> bool:
     if isinstance(last_phase, Constant):
         return last_phase.value == 1.0
     return isinstance(last_phase, MultiStep)
-
-
-def write_rate(group: dict[str, Any], lr: float) -> None:
-    """Set a group's rate; a tensor rate is filled in place (never replaced, never aliased)."""
-    current = group["lr"]
-    if isinstance(current, torch.Tensor):
-        current.fill_(lr)
-    else:
-        group["lr"] = lr
-
-
-def write_rates(optimizer: Optimizer, lrs: Sequence[float]) -> None:
-    """Set every group's rate (tensor rates in place), one value per group."""
-    for group, lr in zip(optimizer.param_groups, lrs, strict=True):
-        write_rate(group, lr)
 
 
 def _update_counter(scheduler: Scheduler) -> Any:
@@ -173,25 +155,11 @@ class Scheduler(LRScheduler):
     ) -> None:
         self.optimizer = check_optimizer(optimizer)
         groups = self.optimizer.param_groups
-        if isinstance(schedule, Schedule):
-            schedules = [schedule] * len(groups)
-        elif isinstance(schedule, Sequence) and not isinstance(schedule, (str, bytes)):
-            schedules = list(schedule)
-            if len(schedules) != len(groups):
-                raise ScheduleValueError(
-                    f"schedule list has {len(schedules)} entries but the optimizer has "
-                    f"{len(groups)} parameter groups: give one schedule per group"
-                )
-        else:
-            kind = "a function" if callable(schedule) else type(schedule).__name__
-            raise ScheduleTypeError(
-                f"schedule must be a rampup Schedule or a list of them (one per group), got {kind}; "
-                "build one with rampup.schedule(...) or the shapes in rampup (plain callables "
-                "cannot be saved in a state_dict and resumed)"
-            )
-        for item in schedules:
-            if not isinstance(item, Schedule):
-                raise ScheduleTypeError(f"every schedule must be a rampup Schedule, got {item!r}")
+        schedules = one_per_group(
+            schedule, len(groups), what="schedule",
+            count_error="schedule list has {given} entries but the optimizer has {groups} parameter "
+            "groups: give one schedule per group",
+        )
         self._schedules = schedules
         self._shared = all(s is schedules[0] for s in schedules)
         self._evaluate = schedules[0]._eval
@@ -297,12 +265,6 @@ class Scheduler(LRScheduler):
                 return None
             horizons.append(schedule.horizon)
         return max(horizons)
-
-    def _horizon(self) -> int | None:
-        horizons = [s.horizon for s in self._schedules]
-        if any(h is None for h in horizons):
-            return None
-        return max(h for h in horizons if h is not None)
 
     def _warn_if_stepping_too_often(self) -> None:
         if self._warned_too_often:

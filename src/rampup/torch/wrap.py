@@ -5,18 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int
 from rampup.schedules import Warmup
-from rampup.torch.scheduler import initial_lrs, write_rates
+from rampup.torch.groups import read_rates, write_rates
+from rampup.torch.scheduler import initial_lrs
 
 WRAP_FORMAT = "rampup.WarmupWrapper/1"
-
-
-def _read(optimizer: torch.optim.Optimizer) -> list[float]:
-    return [float(group["lr"]) for group in optimizer.param_groups]
 
 
 class WarmupWrapper(LRScheduler):
@@ -54,7 +50,7 @@ class WarmupWrapper(LRScheduler):
         self.scheduler = scheduler
         self.optimizer = scheduler.optimizer
         # The wrapped scheduler has already written its step-0 rates; they are its own rates.
-        self._inner_lrs = _read(self.optimizer)
+        self._inner_lrs = read_rates(self.optimizer)
         self.base_lrs = initial_lrs(self.optimizer)
         self.last_epoch = 0
         self._step_count = 1
@@ -82,7 +78,7 @@ class WarmupWrapper(LRScheduler):
                 self.scheduler.step(metrics)
             else:
                 self.scheduler.step()
-            self._inner_lrs = _read(self.optimizer)
+            self._inner_lrs = read_rates(self.optimizer)
         self._apply()
 
     def _apply(self) -> None:
