@@ -239,15 +239,17 @@ def _bounded_loader() -> Any:
 def _parse_yaml(text: Any, where: str) -> Any:
     _check_text(text, where)
     yaml = _yaml()
-    loader = _bounded_loader()(text)
+    loader = None
     try:
+        loader = _bounded_loader()(text)  # the reader already refuses some characters
         return loader.get_single_data()
     except RampupError as error:
         raise type(error)(f"{where}: {error}") from None
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as error:
         raise ScheduleValueError(f"{where}: not valid YAML or JSON ({_yaml_problem(error)})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def save(schedule: Schedule, path: str | os.PathLike[str]) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rampup.errors import MAX_STEP, check_int, check_real
+from rampup.errors import MAX_STEP, ScheduleTypeError, check_int, check_real
 from rampup.schedules.base import Schedule
 
 
@@ -31,6 +31,8 @@ def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float 
 
     Values are multipliers of the peak, or absolute rates when ``peak_lr`` is given.
     """
+    if not isinstance(schedule, Schedule):
+        raise ScheduleTypeError(f"schedule must be a rampup Schedule, got {type(schedule).__name__}")
     if peak_lr is not None:
         peak_lr = check_real("peak_lr", peak_lr, low=0.0, low_open=True)
     total = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)

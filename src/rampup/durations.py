@@ -162,6 +162,8 @@ def training_steps(
     trainers' ``max_steps`` does, so the run may be shorter or longer than ``epochs``.
     """
     epochs_value = check_real("epochs", epochs, low=0.0, low_open=True)
+    if not isinstance(drop_last, (bool, np.bool_)):
+        raise ScheduleTypeError(f"drop_last must be True or False, got {show(drop_last)}")
     accum = check_int("grad_accum", grad_accum, minimum=1)
     world = check_int("world_size", world_size, minimum=1)
     micro: int | None = None

@@ -486,7 +486,7 @@ def schedule(
         warn_if_zero("warmup", warmup, steps)
     if steps and not entry.warmup and name != "goyal":
         raise ScheduleValueError(
-            f"{name} has no separate warmup (got {steps} warmup steps); "
+            f"{name} has no separate warmup (got {given[0]}: {steps} warmup steps); "
             + ("use constant_with_warmup" if name == "constant" else "set warmup to 0")
         )
     if total is not None and steps > total:

@@ -200,7 +200,9 @@ class Clamp(Schedule):
         low = check_real("minimum", self.minimum, low=0.0, high=MAX_MULTIPLIER)
         high = None
         if self.maximum is not None:
-            high = check_real("maximum", self.maximum, low=low, high=MAX_MULTIPLIER)
+            high = check_real("maximum", self.maximum, low=0.0, high=MAX_MULTIPLIER)
+            if high < low:
+                raise ScheduleValueError(f"maximum ({high:g}) must be at least minimum ({low:g})")
         set_fields(self, minimum=low, maximum=high)
         check_tree(self)
 
@@ -265,6 +267,8 @@ def with_warmup(
     global step and warmup replaces its first ``warmup_steps`` updates. With 0 warmup steps this
     returns ``main`` itself.
     """
+    if not isinstance(main, Schedule):
+        raise ScheduleTypeError(f"main must be a rampup schedule, got {show(main)}")
     steps = check_int("warmup_steps", warmup_steps)
     if steps == 0:
         return main

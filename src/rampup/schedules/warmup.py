@@ -51,7 +51,7 @@ class Warmup(Schedule):
         start = check_real("start", start, low=0.0, high=1.0)
         if curve == "exponential" and start <= 0.0:
             raise ScheduleValueError(
-                "start must be in (0, 1] for an exponential warmup (it multiplies by a constant "
+                "start must be in (0, 1] for curve='exponential' (it multiplies by a constant "
                 f"factor each step, so it cannot leave 0), got {start:g}"
             )
         set_fields(self, steps=steps, curve=curve, start=start, endpoints=endpoints)
