@@ -19,6 +19,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from rampup.clock import Clock, as_clock, check_signals
 from rampup.config import from_dict
 from rampup.errors import (
     ScheduleTypeError,
@@ -27,10 +28,12 @@ from rampup.errors import (
     check_int,
     warn_once,
 )
-from rampup.schedules import Constant, MultiStep, Schedule
+from rampup.plan import Plan, planned_end
+from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
 from rampup.torch.groups import as_float, one_per_group, write_rate
+from rampup.torch.replan import ReplanMixin
 
 STATE_FORMAT = "rampup.Scheduler/1"
 CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
@@ -84,17 +87,6 @@ def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
     return [] if saved == current else [f"{path}: saved {saved!r}, now {current!r}"]
 
 
-def _open_ended(last_phase: Schedule) -> bool:
-    """Whether a schedule's last phase goes on by design (no 'end' to step past).
-
-    A plateau at the peak (constant_with_warmup) and step decays (after their last milestone the
-    rate is simply the last level) go on; a decay to a floor ends when the floor is reached.
-    """
-    if isinstance(last_phase, Constant):
-        return last_phase.value == 1.0
-    return isinstance(last_phase, MultiStep)
-
-
 def _update_counter(scheduler: Scheduler) -> Any:
     """A step hook that counts optimizer updates for ``scheduler`` without keeping it alive.
 
@@ -113,7 +105,7 @@ def _update_counter(scheduler: Scheduler) -> Any:
     return count
 
 
-class Scheduler(LRScheduler):
+class Scheduler(ReplanMixin, LRScheduler):
     """Drive any torch optimizer from a rampup schedule.
 
     ``lr_g(step) = base_lr_g * schedule_g(step)`` for each parameter group ``g``, where
@@ -137,6 +129,14 @@ class Scheduler(LRScheduler):
             ``"momentum"``, ``"beta1"`` (writes ``betas[0]`` only), ``"beta2"`` (``betas[1]``)
             and ``"weight_decay"``, each set to ``base * s(step)`` with ``base`` the group's value
             when attached (see :mod:`rampup.torch.hyperparams`; a schedule or one per group).
+        clock: what the schedule counts (see :mod:`rampup.clock`): ``"updates"`` (default),
+            ``"tokens"`` / ``"samples"`` (``step(tokens=n)`` with each update's count) or
+            ``"time"`` (measured milliseconds), or a :class:`~rampup.clock.Clock` instance.
+            Schedule lengths (and ``total_steps``) are then in that unit.
+
+    The plan can change while training runs: :meth:`cooldown`, :meth:`extend` and :meth:`replan`
+    splice a new phase in at the current position, continuing from the rate in force; the change
+    is recorded in ``state_dict`` (see :mod:`rampup.plan`).
     """
 
     base_lrs: list[float]  # type: ignore[assignment]
@@ -152,6 +152,7 @@ class Scheduler(LRScheduler):
         on_skipped_step: str = "advance",
         total_steps: int | None = None,
         hyperparams: Mapping[str, Schedule | Sequence[Schedule]] | None = None,
+        clock: Clock | str | None = None,
     ) -> None:
         self.optimizer = check_optimizer(optimizer)
         groups = self.optimizer.param_groups
@@ -161,8 +162,7 @@ class Scheduler(LRScheduler):
             "groups: give one schedule per group",
         )
         self._schedules = schedules
-        self._shared = all(s is schedules[0] for s in schedules)
-        self._evaluate = schedules[0]._eval
+        self._clock = as_clock(clock)
         self.on_skipped_step = check_choice("on_skipped_step", on_skipped_step, ("advance", "hold"))
         # Private on purpose: accelerate's AcceleratedScheduler treats any scheduler with a
         # ``total_steps`` attribute as OneCycleLR (compares it with ``_step_count``, which fails on
@@ -185,14 +185,34 @@ class Scheduler(LRScheduler):
         self._count_update = _update_counter(self)
         self._hook = self.optimizer.register_step_post_hook(self._count_update)
         self._warn_key = next(_instance_numbers)
-        self._end = self._planned_end()
-        self._last_changing_step = sys.maxsize if self._end is None else self._end
+        self._plan = Plan(schedules, self._total_steps)
+        self._refresh()
+        self._clock.start()
         self._tensor_groups = any(isinstance(group["lr"], torch.Tensor) for group in groups)
-        self._apply()
+        self._apply(0)
+
+    def _refresh(self) -> None:
+        """Precompute what the per-step path reads from the plan (after any change to it)."""
+        plan = self._plan
+        current = plan.schedules
+        self._current = current
+        self._shared = all(s is current[0] for s in current)
+        self._evaluate = current[0]._eval
+        self._end = plan.end
+        self._last_changing_step = sys.maxsize if plan.end_time is None else plan.end_time
+        # The default path (update clock, no change) never touches the clock or the warp.
+        self._clocked = not self._clock.counts_updates or plan.changed
 
     # -- the per-step path ----------------------------------------------------------------------
-    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
-        """Advance one optimizer update (or, with ``epoch``, jump to that step)."""
+    def step(self, epoch: int | None = None, **signals: Any) -> None:  # type: ignore[override]
+        """Advance one optimizer update (or, with ``epoch``, jump to that step).
+
+        ``signals`` describe the update for clocks that use them (see :data:`rampup.clock.SIGNALS`),
+        e.g. ``step(tokens=n)`` on a token clock; the default clock needs none and ignores them.
+        """
+        if signals or self._clocked:
+            self._step_clocked(epoch, signals)
+            return
         if epoch is None:
             if self._updates == self._updates_seen:  # optimizer.step() did not run since last call
                 self.skipped_steps += 1
@@ -204,12 +224,39 @@ class Scheduler(LRScheduler):
             self._step_count += 1
         else:
             self.last_epoch = check_int("epoch", epoch)
-        self._apply()
+        self._apply(self.last_epoch)
 
-    def _apply(self) -> None:
+    def _step_clocked(self, epoch: int | None, signals: dict[str, Any]) -> None:
+        """``step()`` with a clock other than the update count, a warp or a changed plan."""
+        check_signals(signals)
+        clock = self._clock
+        if epoch is not None:
+            if not clock.counts_updates:
+                raise ScheduleValueError(
+                    f"epoch: this scheduler counts {clock.unit}, not updates; it cannot jump to an "
+                    "update number"
+                )
+            self.last_epoch = check_int("epoch", epoch)
+        else:
+            skipped = self._updates == self._updates_seen
+            if skipped and self.on_skipped_step == "hold":
+                self.skipped_steps += 1
+                self._warn_if_stepping_too_often(5)
+                return
+            if not clock.counts_updates:
+                clock.advance(signals)  # validates the signals before anything changes
+            if skipped:
+                self.skipped_steps += 1
+                self._warn_if_stepping_too_often(5)
+            self._updates_seen = self._updates
+            self.last_epoch += 1
+            self._step_count += 1
+        self._apply(self._plan.warp.time(self.position), 6)
+
+    def _apply(self, step: int, stacklevel: int = 5) -> None:
         # The hot path: one schedule evaluation (no validation: the step is our own count) and one
         # assignment per group. Which groups hold tensor rates is known from attach time.
-        step = self.last_epoch
+        # ``step`` is schedule time: the update count unless a clock or a warp says otherwise.
         groups = self.optimizer.param_groups
         if self._shared:
             multiplier = self._evaluate(step, SCALAR)
@@ -221,22 +268,22 @@ class Scheduler(LRScheduler):
                 for group, base in zip(groups, self.base_lrs, strict=True):
                     group["lr"] = base * multiplier
         else:
-            multipliers = [schedule._eval(step, SCALAR) for schedule in self._schedules]
+            multipliers = [schedule._eval(step, SCALAR) for schedule in self._current]
             self._multipliers = multipliers
             for group, base, multiplier in zip(groups, self.base_lrs, multipliers, strict=True):
                 write_rate(group, base * multiplier)
         if step > self._last_changing_step:
-            self._warn_past_end(step)
+            self._warn_past_end(stacklevel)
         if self._hyperparams:
             _hyper.write_hyperparams(self.optimizer, self._hyperparams, step)
 
-    def _warn_past_end(self, step: int) -> None:
+    def _warn_past_end(self, stacklevel: int) -> None:
         warn_once(
             f"past-end:{self._warn_key}",
-            f"scheduler.step() went past the end of the schedule ({self._end} steps, now at "
-            f"step {step}); the last rate is held. If training is meant to be this long, "
+            f"scheduler.step() went past the end of the schedule ({self._end} {self._units}, "
+            f"now at {self.position}); the last rate is held. If training is meant to be this long, "
             "build the schedule with a larger total_steps.",
-            stacklevel=5,
+            stacklevel=stacklevel,
         )
 
     @property
@@ -247,26 +294,15 @@ class Scheduler(LRScheduler):
             return [base * m for base, m in zip(self.base_lrs, multipliers, strict=True)]
         return [base * multipliers for base in self.base_lrs]
 
-    def _planned_end(self) -> int | None:
+    @staticmethod
+    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
         """The step where a schedule that ends (decays to its last value) ends, else None.
 
         Schedules that settle on the peak (constant_with_warmup) never "end".
         """
-        return Scheduler._planned_end_of(self._schedules, self._total_steps)
+        return planned_end(schedules, total_steps)
 
-    @staticmethod
-    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
-        if total_steps is not None:
-            return total_steps
-        horizons = []
-        for schedule in schedules:
-            last = schedule.segments()[-1][2]
-            if schedule.horizon is None or _open_ended(last):
-                return None
-            horizons.append(schedule.horizon)
-        return max(horizons)
-
-    def _warn_if_stepping_too_often(self) -> None:
+    def _warn_if_stepping_too_often(self, stacklevel: int = 4) -> None:
         if self._warned_too_often:
             return
         if self._step_count >= 8 and self.skipped_steps * 4 > self._step_count:
@@ -278,7 +314,7 @@ class Scheduler(LRScheduler):
                 "gradient accumulation completes, and once per update (not once per process or "
                 "micro-batch; with accelerate, prepare the scheduler with "
                 "step_scheduler_with_optimizer=False or step it yourself).",
-                stacklevel=4,
+                stacklevel=stacklevel,
             )
 
     # -- torch's LRScheduler API ----------------------------------------------------------------
@@ -292,30 +328,33 @@ class Scheduler(LRScheduler):
 
     @property
     def schedules(self) -> list[Schedule]:
-        """The schedule of each parameter group."""
-        return list(self._schedules)
+        """The schedule in force for each parameter group (with any changes spliced in)."""
+        return list(self._current)
 
     def lr_at(self, step: int) -> list[float]:
-        """The rates each group gets at ``step``, without changing anything."""
-        step = check_int("step", step)
-        return [base * s(step) for base, s in zip(self.base_lrs, self._schedules, strict=True)]
+        """The rates each group gets at clock position ``step``, without changing anything."""
+        time = self._plan.warp.time(check_int("step", step))
+        return [base * s(time) for base, s in zip(self.base_lrs, self._current, strict=True)]
 
     def report(self, warn: bool = True) -> dict[str, Any]:
         """How much of the schedule ran; warns if it finished far short (< 90%) of its length."""
         horizon = self._end
-        done = None if not horizon else self.last_epoch / horizon
+        done = None if not horizon else self.position / horizon
         if warn and done is not None and done < 0.9:
             warn_once(
                 f"short:{self._warn_key}",
-                f"the schedule ran {self.last_epoch} of its {horizon} steps ({done:.0%}). If "
+                f"the schedule ran {self.position} of its {horizon} {self._units} ({done:.0%}). If "
                 "training is over, the schedule was sized in the wrong unit (micro-batches or "
                 "epochs instead of optimizer updates) or for too long a run.",
             )
-        return {"step": self.last_epoch, "total_steps": horizon, "fraction_done": done,
+        return {"step": self.position, "total_steps": horizon, "fraction_done": done,
                 "skipped_steps": self.skipped_steps}
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data only: the step, the peak rates and the schedules' configs."""
+        """Plain data only: the step, the peak rates, the schedules' configs as built, the clock
+        (configuration and state), the warp and the log of changes to the plan."""
+        if self._clock.counts_updates:
+            self._clock.position = self.last_epoch
         return {
             "format": STATE_FORMAT,
             "step": self.last_epoch,
@@ -323,6 +362,8 @@ class Scheduler(LRScheduler):
             "schedules": [s.to_dict() for s in self._schedules],
             "skipped_steps": self.skipped_steps,
             "step_count": self._step_count,
+            "clock": {"config": self._clock.to_dict(), "state": self._clock.state_dict()},
+            **self._plan.state(),
         } | ({"hyperparams": _hyper.state_of(self._hyperparams)} if self._hyperparams else {})
 
     def load_state_dict(  # type: ignore[override]
@@ -374,6 +415,7 @@ class Scheduler(LRScheduler):
             )
         saved_hyper = state_dict.get("hyperparams", {})
         _hyper.check_saved(self._hyperparams, saved_hyper, policy, len(self.optimizer.param_groups))
+        clock_state, plan = self._check_saved_plan(state_dict, step, changed=saved != current)
         if not keep_base_lrs:
             self.base_lrs = saved_lrs
             for group, peak in zip(self.optimizer.param_groups, saved_lrs, strict=True):
@@ -383,7 +425,11 @@ class Scheduler(LRScheduler):
         self.skipped_steps = int(state_dict.get("skipped_steps", 0))
         self._step_count = int(state_dict.get("step_count", step + 1))
         self._updates_seen = self._updates
-        self._apply()
+        self._clock.apply_state(clock_state)
+        self._plan = plan
+        self._refresh()
+        self._apply(plan.warp.time(self.position))
+
 
 
 def to_tensor_lrs(optimizer: Optimizer, dtype: torch.dtype = torch.float32) -> None:
