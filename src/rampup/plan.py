@@ -227,7 +227,8 @@ class Plan:
                     )
                 else:
                     phases.append(Multiply(factors=(Constant(m / start), schedule)))
-            length = planned_end(new, None)
+            # A constant rate has no end to step past: the run holds it until told otherwise.
+            length = None if all(isinstance(n, Constant) for n in new) else planned_end(new, None)
         spliced: list[Schedule] = [Join(phases=(old, phase), boundaries=(time,)) for old, phase in
                    zip(self.schedules, phases, strict=True)]
         if all(s is self.schedules[0] for s in self.schedules) and all(p is phases[0] for p in phases):
