@@ -181,3 +181,42 @@ def test_warp_add_replaces_later_segments_and_validates() -> None:
         Warp([[5, 0, 1, 1]])
     with pytest.raises(ScheduleValueError):
         Warp([[0, 0, 1, 1], [0, 3, 1, 1]])
+
+
+def test_schedule_in_a_clock_unit() -> None:
+    import rampup
+    from rampup.clock import schedule_in
+
+    built = schedule_in("tokens", "warmup_cosine", warmup="200M", total="2B tok")
+    assert built == rampup.schedule("warmup_cosine", warmup_steps=200_000_000,
+                                    total_steps=2_000_000_000)
+    timed = schedule_in(TimeClock(), "wsd", warmup="5min", total="2h", decay_steps="20min")
+    assert timed == rampup.schedule("wsd", warmup_steps=300_000, total_steps=7_200_000,
+                                    decay_steps=1_200_000)
+    for bad in (0, "0s", -1):
+        with pytest.raises(RampupError, match="total"):
+            schedule_in("time", "warmup_cosine", total=bad)
+
+
+def _megatron_batch(consumed: int, start: int, inc: int, ramp: int, full: int) -> int:
+    """Megatron-LM's RampupBatchsizeNumMicroBatchesCalculator.update, written out."""
+    if consumed > ramp:
+        return full
+    per_increment = ramp / ((full - start) / inc)
+    return start + int(consumed / per_increment) * inc
+
+
+def test_batch_ramp_matches_megatron() -> None:
+    import numpy as np
+
+    from rampup.batch import BatchRamp
+
+    ramp = BatchRamp(start=32, increment=32, ramp_samples=100_000, full=1024)
+    samples = list(range(0, 130_000, 37))
+    expected = [_megatron_batch(s, 32, 32, 100_000, 1024) for s in samples]
+    assert [ramp(s) for s in samples] == expected
+    assert ramp(np.asarray(samples)).tolist() == expected
+    with pytest.raises(ScheduleValueError, match="increment"):
+        BatchRamp(start=32, increment=30, ramp_samples=10, full=1024)
+    with pytest.raises(ScheduleValueError, match="samples"):
+        ramp(-1)

@@ -389,3 +389,26 @@ def check_segments(segments: Any) -> list[Segment]:
     if out[0][0] != 0:
         raise ScheduleValueError(f"the first warp segment must start at position 0, got {out[0]!r}")
     return out
+
+
+def schedule_in(clock: Clock | str, name: str, *, total: Any = None, warmup: Any = None,
+                **options: Any) -> Any:
+    """``rampup.schedule(name, ...)`` with lengths in ``clock``'s unit.
+
+    ``schedule_in("tokens", "warmup_cosine", warmup="200M", total="2B tok")`` or
+    ``schedule_in(TimeClock(), "wsd", warmup="5min", total="2h")``: ``total`` and ``warmup``, and
+    options that count steps (``decay_steps`` ...), go through ``clock.amount``; a total that is
+    not positive is an error naming ``total``. Use the same clock in the Scheduler.
+    """
+    from rampup.names import _DURATION_OPTIONS, schedule
+
+    clock = as_clock(clock)
+    kwargs = dict(options)
+    for key in _DURATION_OPTIONS & kwargs.keys():
+        if isinstance(kwargs[key], str) and not kwargs[key].strip().endswith(("%", "ep")):
+            kwargs[key] = clock.amount(kwargs[key], key)
+    if total is not None:
+        kwargs["total_steps"] = clock.amount(total, "total", minimum=1)
+    if warmup is not None:
+        kwargs["warmup_steps"] = clock.amount(warmup, "warmup")
+    return schedule(name, **kwargs)

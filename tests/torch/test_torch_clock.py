@@ -193,3 +193,43 @@ def test_time_budget_resume_continues_the_same_budget() -> None:
     a = _time_run(600.0, 0.6, 0.5, seed=7)
     b = _time_run(600.0, 0.6, 0.5, seed=7, resume_at=300)
     assert a[1] == b[1]
+
+
+@pytest.mark.filterwarnings("ignore:scheduler.step.. went past the end")
+def test_ramping_batch_keeps_the_rate_per_token() -> None:
+    """Megatron-style batch ramp: with a token clock the rate as a function of tokens seen is the
+    fixed-batch run's; counting updates instead, it is not."""
+    from rampup.batch import BatchRamp
+    from rampup.clock import schedule_in
+
+    seq, full = 64, 128
+    ramp = BatchRamp(start=16, increment=16, ramp_samples=8192, full=full)
+    total_tokens = 400 * full * seq
+
+    def run(batch_of: object, clock: str) -> dict[int, float]:
+        if clock == "tokens":
+            schedule = schedule_in("tokens", "warmup_cosine", warmup=20 * full * seq, total=total_tokens)
+        else:  # the same plan in updates of the full batch
+            schedule = rampup.schedule("warmup_cosine", warmup_steps=20, total_steps=400)
+        opt = _optimizer()
+        scheduler = Scheduler(opt, schedule, clock=clock)
+        samples = tokens = 0
+        rates = {}
+        while tokens < total_tokens:
+            batch = batch_of(samples)  # type: ignore[operator]
+            _step(scheduler, tokens=batch * seq, samples=batch)
+            samples, tokens = samples + batch, tokens + batch * seq
+            rates[tokens] = opt.param_groups[0]["lr"]
+        return rates
+
+    ramped, fixed = run(ramp, "tokens"), run(lambda s: full, "tokens")
+    assert len(ramped) > len(fixed)  # the ramp takes more, smaller updates
+    common = sorted(ramped.keys() & fixed.keys())
+    assert len(common) >= 30
+    assert [ramped[t] for t in common] == [fixed[t] for t in common]
+    for t, rate in ramped.items():
+        assert rate == pytest.approx(PEAK * _warmup_cosine(t, 20 * full * seq, total_tokens),
+                                     rel=1e-12, abs=1e-18)
+    by_update_ramped, by_update_fixed = run(ramp, "updates"), run(lambda s: full, "updates")
+    common = sorted(by_update_ramped.keys() & by_update_fixed.keys())
+    assert any(by_update_ramped[t] != by_update_fixed[t] for t in common)
