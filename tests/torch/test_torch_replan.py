@@ -356,3 +356,17 @@ def test_saved_changes_refused_on_a_different_schedule_and_when_tampered() -> No
     with pytest.raises(RampupError, match="den"):
         same.load_state_dict(bad)
     assert _frozen(same) == before
+
+
+def test_deepcopy_and_pickle_keep_the_changed_plan() -> None:
+    import pickle
+
+    optimizer = _opt()
+    scheduler = Scheduler(optimizer, BASES["warmup_cosine"]())
+    _advance(scheduler, 60)
+    scheduler.extend(400)
+    scheduler.cooldown(50, shape="cosine")
+    for _copied_optimizer, copied in (copy.deepcopy((optimizer, scheduler)),
+                                      pickle.loads(pickle.dumps((optimizer, scheduler)))):
+        assert copied.changes == scheduler.changes and copied.warp == scheduler.warp
+        assert _advance(copied, 55) == _advance(copy.deepcopy(scheduler), 55)

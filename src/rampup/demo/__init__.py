@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rampup.demo.experiments import EXPERIMENTS, Experiment, Sizes, Variant
-from rampup.errors import ScheduleValueError
+from rampup.errors import OptionError
 from rampup.schedules import Schedule
 
 __all__ = ["EXPERIMENTS", "DemoOptions", "run_demo"]
@@ -37,24 +37,24 @@ class DemoOptions:
 
 
 def check_options(options: DemoOptions) -> None:
-    """Reject bad options before anything is written (ValueError naming the option)."""
+    """Reject bad options before anything is written (OptionError naming the option)."""
     for name in options.experiments:
         if name not in EXPERIMENTS:
-            raise ScheduleValueError(
+            raise OptionError(
                 f"--experiment must be one of {', '.join(EXPERIMENTS)}, got {name!r}"
             )
     if options.seeds is not None and options.seeds < 1:
-        raise ScheduleValueError(f"--seeds must be >= 1, got {options.seeds}")
+        raise OptionError(f"--seeds must be >= 1, got {options.seeds}")
     if options.steps is not None and options.steps < 1:
-        raise ScheduleValueError(f"--steps must be >= 1, got {options.steps}")
+        raise OptionError(f"--steps must be >= 1, got {options.steps}")
     if options.checkpoint_every < 0:
-        raise ScheduleValueError(f"--checkpoint-every must be >= 0, got {options.checkpoint_every}")
+        raise OptionError(f"--checkpoint-every must be >= 0, got {options.checkpoint_every}")
     if options.device not in ("auto", "cpu", "cuda"):
-        raise ScheduleValueError(f"--device must be auto, cpu or cuda, got {options.device!r}")
+        raise OptionError(f"--device must be auto, cpu or cuda, got {options.device!r}")
     if options.out.exists() and not options.out.is_dir():
-        raise ScheduleValueError(f"--out must be a folder, but {options.out} is a file")
+        raise OptionError(f"--out must be a folder, but {options.out} is a file")
     if options.resume and not (options.out / "checkpoints").is_dir():
-        raise ScheduleValueError(
+        raise OptionError(
             f"--resume: no checkpoints in {options.out / 'checkpoints'}; run without --resume first"
         )
 
@@ -63,7 +63,7 @@ def _device(choice: str) -> Any:
     import torch
 
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ScheduleValueError("--device cuda: no CUDA device is available")
+        raise OptionError("--device cuda: no CUDA device is available")
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda" and "LOCAL_RANK" in os.environ:

@@ -10,9 +10,15 @@ drift.
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
+import reprlib
 import sys
+import warnings
 import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,6 +28,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from rampup.clock import Clock, as_clock, check_signals
 from rampup.config import from_dict
 from rampup.errors import (
+    RampupWarning,
     ScheduleTypeError,
     ScheduleValueError,
     check_choice,
@@ -32,11 +39,22 @@ from rampup.plan import Plan, planned_end
 from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
-from rampup.torch.groups import as_float, one_per_group, write_rate
+from rampup.torch.groups import as_float, one_per_group, value_at, write_rate
 from rampup.torch.replan import ReplanMixin
 
 STATE_FORMAT = "rampup.Scheduler/1"
 CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
+# Saved values shown in messages: short, and safe on deep or huge data.
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 3, 60, 60
+# The keys of a state written by state_dict(): the first four always, the others when present.
+_REQUIRED_KEYS = ("format", "step", "base_lrs", "schedules")
+_OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams", "clock", "warp", "changes")
+# Counts in a saved state are Python ints bounded like a C long, as torch's own counters.
+_MAX_COUNT = sys.maxsize
+# Attributes rebuilt when a scheduler is unpickled or deep-copied (a hook on the optimizer, its
+# handle and finalizer, and a bound method), not saved with it.
+_TRANSIENT = ("_count_update", "_hook", "_detach", "_evaluate")
 # Keys for warn_once: unique per scheduler for the whole process (an id() is reused once an object
 # is freed, which silenced the warnings of every later scheduler that got the same id).
 _instance_numbers = itertools.count()
@@ -67,7 +85,12 @@ def initial_lrs(optimizer: Optimizer) -> list[float]:
 
 
 def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
-    """Human-readable differences between two schedule configs (nested dicts and lists)."""
+    """Human-readable differences between two schedule configs (nested dicts and lists).
+
+    A saved config is untrusted data: values that cannot be compared are reported as differences
+    instead of raising, and shown abridged. (The recursion follows the current config, so a
+    deeply nested saved one cannot exhaust the stack.)
+    """
     if isinstance(saved, Mapping) and isinstance(current, Mapping):
         out = []
         for key in sorted(set(saved) | set(current), key=str):
@@ -84,7 +107,12 @@ def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
         for i, (a, b) in enumerate(zip(saved, current, strict=True)):
             out.extend(config_differences(a, b, f"{path}[{i}]"))
         return out
-    return [] if saved == current else [f"{path}: saved {saved!r}, now {current!r}"]
+    try:
+        # True == 1 in Python, but a flag is not a count.
+        same = isinstance(saved, bool) == isinstance(current, bool) and bool(saved == current)
+    except Exception:  # e.g. an array, whose == gives no single answer
+        same = False
+    return [] if same else [f"{path}: saved {_SHOW.repr(saved)}, now {_SHOW.repr(current)}"]
 
 
 def _update_counter(scheduler: Scheduler) -> Any:
@@ -129,6 +157,14 @@ class Scheduler(ReplanMixin, LRScheduler):
             ``"momentum"``, ``"beta1"`` (writes ``betas[0]`` only), ``"beta2"`` (``betas[1]``)
             and ``"weight_decay"``, each set to ``base * s(step)`` with ``base`` the group's value
             when attached (see :mod:`rampup.torch.hyperparams`; a schedule or one per group).
+        on_config_change: what ``load_state_dict`` does by default when the saved schedules differ
+            from this scheduler's: ``"error"`` (default), ``"keep_step"`` or ``"keep_fraction"``
+            (see :meth:`load_state_dict`). Set it here when a framework calls ``load_state_dict``
+            for you (transformers' Trainer loads ``scheduler.pt`` itself).
+        keep_base_lrs: the default of ``load_state_dict``'s ``keep_base_lrs``.
+        adopt_foreign: the default of ``load_state_dict``'s ``adopt_foreign``: take the step count
+            of a state written by another torch scheduler (transformers' ``LambdaLR``, any
+            ``LRScheduler``), to switch a running job to rampup.
         clock: what the schedule counts (see :mod:`rampup.clock`): ``"updates"`` (default),
             ``"tokens"`` / ``"samples"`` (``step(tokens=n)`` with each update's count) or
             ``"time"`` (measured milliseconds), or a :class:`~rampup.clock.Clock` instance.
@@ -137,6 +173,13 @@ class Scheduler(ReplanMixin, LRScheduler):
     The plan can change while training runs: :meth:`cooldown`, :meth:`extend` and :meth:`replan`
     splice a new phase in at the current position, continuing from the rate in force; the change
     is recorded in ``state_dict`` (see :mod:`rampup.plan`).
+
+    Pickling and ``copy.deepcopy`` work, with the optimizer or without: pickle the optimizer and
+    the scheduler together (``pickle.dumps((optimizer, scheduler))``, ``torch.save(trainer)`` of
+    an object holding both, ``copy.deepcopy`` of both) and the copy drives the copied optimizer
+    and counts its updates. A scheduler pickled or copied on its own brings its own copy of the
+    optimizer (as torch's schedulers do) and drives that copy, not the original; resume from
+    ``state_dict()`` to attach a saved state to a new optimizer.
     """
 
     base_lrs: list[float]  # type: ignore[assignment]
@@ -152,6 +195,9 @@ class Scheduler(ReplanMixin, LRScheduler):
         on_skipped_step: str = "advance",
         total_steps: int | None = None,
         hyperparams: Mapping[str, Schedule | Sequence[Schedule]] | None = None,
+        on_config_change: str = "error",
+        keep_base_lrs: bool = False,
+        adopt_foreign: bool = False,
         clock: Clock | str | None = None,
     ) -> None:
         self.optimizer = check_optimizer(optimizer)
@@ -168,6 +214,9 @@ class Scheduler(ReplanMixin, LRScheduler):
         # ``total_steps`` attribute as OneCycleLR (compares it with ``_step_count``, which fails on
         # None and stops stepping early under gradient accumulation).
         self._total_steps = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
+        self.on_config_change = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
+        self.keep_base_lrs = _check_flag("keep_base_lrs", keep_base_lrs)
+        self.adopt_foreign = _check_flag("adopt_foreign", adopt_foreign)
         # Other hyper-parameters (opt-in): validated and their bases captured before anything is
         # written; an empty list costs the per-step path one truth test.
         self._hyperparams = [] if hyperparams is None else _hyper.attach_hyperparams(
@@ -182,8 +231,7 @@ class Scheduler(ReplanMixin, LRScheduler):
         self.skipped_steps = 0
         self._updates = self._updates_seen = 0
         self._warned_too_often = False
-        self._count_update = _update_counter(self)
-        self._hook = self.optimizer.register_step_post_hook(self._count_update)
+        self._attach_counter()
         self._warn_key = next(_instance_numbers)
         self._plan = Plan(schedules, self._total_steps)
         self._refresh()
@@ -202,6 +250,33 @@ class Scheduler(ReplanMixin, LRScheduler):
         self._last_changing_step = sys.maxsize if plan.end_time is None else plan.end_time
         # The default path (update clock, no change) never touches the clock or the warp.
         self._clocked = not self._clock.counts_updates or plan.changed
+
+    def _attach_counter(self) -> None:
+        """Count this optimizer's updates with a post-step hook, removed when the scheduler dies."""
+        hooks = self.optimizer.__dict__
+        if "_optimizer_step_post_hooks" not in hooks:
+            # Unpickling a cycle can hand us the optimizer before its own __setstate__ ran; that
+            # method keeps a hook table that is already there.
+            hooks["_optimizer_step_post_hooks"] = OrderedDict()
+        self._count_update = _update_counter(self)
+        self._hook = self.optimizer.register_step_post_hook(self._count_update)
+        self._detach = weakref.finalize(self, self._hook.remove)
+        self._detach.atexit = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the hook objects (a local closure, a handle, a finalizer)."""
+        return {key: value for key, value in self.__dict__.items() if key not in _TRANSIENT}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Re-attach the update counter to the (unpickled or copied) optimizer.
+
+        An optimizer's own pickled state drops its hooks, so the copy would otherwise see no
+        updates and count every step as skipped.
+        """
+        self.__dict__.update(state)
+        self._evaluate = self._current[0]._eval
+        self._warn_key = next(_instance_numbers)
+        self._attach_counter()
 
     # -- the per-step path ----------------------------------------------------------------------
     def step(self, epoch: int | None = None, **signals: Any) -> None:  # type: ignore[override]
@@ -281,8 +356,8 @@ class Scheduler(ReplanMixin, LRScheduler):
         warn_once(
             f"past-end:{self._warn_key}",
             f"scheduler.step() went past the end of the schedule ({self._end} {self._units}, "
-            f"now at {self.position}); the last rate is held. If training is meant to be this long, "
-            "build the schedule with a larger total_steps.",
+            f"now at {self.position}); the last rate is held. If training is meant to be this "
+            "long, build the schedule with a larger total_steps.",
             stacklevel=stacklevel,
         )
 
@@ -370,66 +445,224 @@ class Scheduler(ReplanMixin, LRScheduler):
         self,
         state_dict: Mapping[str, Any],
         *,
-        on_config_change: str = "error",
-        keep_base_lrs: bool = False,
+        on_config_change: str | None = None,
+        keep_base_lrs: bool | None = None,
+        adopt_foreign: bool | None = None,
     ) -> None:
         """Restore the step and peak rates, and write the rate into the optimizer at once.
 
         The saved schedules must equal this scheduler's, or ``on_config_change`` says what to do:
-        ``"error"`` (default) names the fields that differ; ``"keep_step"`` keeps the saved step on
-        the new schedule (e.g. training extended); ``"keep_fraction"`` moves to the same fraction
-        of the new schedule's length. ``keep_base_lrs=True`` keeps this scheduler's peak rates (and
+        ``"error"`` names the fields that differ; ``"keep_step"`` keeps the saved step on the new
+        schedule (e.g. training extended); ``"keep_fraction"`` moves to the same fraction of the
+        new schedule's length. ``keep_base_lrs=True`` keeps this scheduler's peak rates (and
         hyperparameter bases) instead of the saved ones (a new peak for fine-tuning). Scheduled
-        hyperparameters follow the same rules. ``state_dict`` is not modified.
+        hyperparameters follow the same rules. ``adopt_foreign=True`` accepts the state of another
+        torch scheduler (one with ``last_epoch``, e.g. transformers' ``LambdaLR``): its step count
+        (``last_epoch``) is kept as is on this schedule, with its ``base_lrs`` unless
+        ``keep_base_lrs``, and a RampupWarning says that its schedule could not be checked. Each
+        option left ``None`` takes the value given to the constructor.
+
+        All or nothing: every field is checked and the new values are computed before anything is
+        assigned, so a refused state (a RampupError naming the field) leaves the scheduler and the
+        optimizer as they were. ``state_dict`` is not modified.
         """
-        policy = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
-        if state_dict.get("format") != STATE_FORMAT:
+        policy = check_choice("on_config_change",
+                              self.on_config_change if on_config_change is None else on_config_change,
+                              CONFIG_POLICIES)
+        keep = _check_flag("keep_base_lrs", self.keep_base_lrs if keep_base_lrs is None else keep_base_lrs)
+        adopt = _check_flag("adopt_foreign", self.adopt_foreign if adopt_foreign is None else adopt_foreign)
+        plan = self._plan_load(state_dict, policy=policy, keep_base_lrs=keep, adopt_foreign=adopt)
+        if plan.warning is not None:
+            warnings.warn(plan.warning, RampupWarning, stacklevel=2)
+        self._commit(plan)
+
+    def _plan_load(
+        self, state: object, *, policy: str, keep_base_lrs: bool, adopt_foreign: bool
+    ) -> _LoadPlan:
+        """Check a saved state and compute what loading it sets; assigns nothing."""
+        if not isinstance(state, Mapping):
+            raise ScheduleTypeError(
+                f"state_dict must be a dict (from Scheduler.state_dict()), got {type(state).__name__}"
+            )
+        groups = len(self.optimizer.param_groups)
+        if state.get("format") != STATE_FORMAT:
+            if "format" not in state and "last_epoch" in state:
+                return self._plan_foreign(state, keep_base_lrs=keep_base_lrs, adopt=adopt_foreign)
             raise ScheduleValueError(
-                f"not a rampup Scheduler state (format {state_dict.get('format')!r}, expected "
+                f"not a rampup Scheduler state (format {state.get('format')!r}, expected "
                 f"{STATE_FORMAT!r})"
             )
-        saved = list(state_dict["schedules"])
+        unknown = [key for key in state if key not in _REQUIRED_KEYS + _OPTIONAL_KEYS]
+        if unknown:
+            raise ScheduleValueError(
+                f"state_dict has unknown keys {sorted(map(repr, unknown))}; a {STATE_FORMAT!r} state "
+                f"has {', '.join(_REQUIRED_KEYS + _OPTIONAL_KEYS)}"
+            )
+        missing = [key for key in _REQUIRED_KEYS if key not in state]
+        if missing:
+            raise ScheduleValueError(f"state_dict is missing {', '.join(map(repr, missing))}")
+        step = _saved_count("step", state["step"], 0)
+        saved_lrs = _saved_rates("base_lrs", state["base_lrs"], groups)
+        saved = state["schedules"]
+        if not isinstance(saved, (list, tuple)) or not all(isinstance(d, Mapping) for d in saved):
+            raise ScheduleTypeError(
+                f"state_dict['schedules'] must be a list of schedule configs (dicts), got "
+                f"{type(saved).__name__}"
+            )
+        if len(saved) != groups:
+            raise ScheduleValueError(
+                f"the saved state has {len(saved)} schedules (parameter groups), the optimizer {groups}"
+            )
+        saved = list(saved)
         current = [s.to_dict() for s in self._schedules]
-        step = check_int("step", state_dict["step"])
-        if saved != current:
-            differences = config_differences(saved, current, "schedules")
+        differences = config_differences(saved, current, "schedules")
+        if differences:
             if policy == "error":
                 raise ScheduleValueError(
                     "the saved state is for a different schedule: " + "; ".join(differences)
                     + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
                 )
             if policy == "keep_fraction":
-                old = Scheduler._planned_end_of([from_dict(d) for d in saved], None)
-                new = self._end
-                if old is None or new is None:
-                    raise ScheduleValueError(
-                        "keep_fraction needs schedules with an end (a finite horizon)"
-                    )
-                old_total = old
-                step = round(step / old_total * new) if old_total else new
-        saved_lrs = [float(v) for v in state_dict["base_lrs"]]
-        if len(saved_lrs) != len(self.optimizer.param_groups):
-            raise ScheduleValueError(
-                f"the saved state has {len(saved_lrs)} parameter groups, the optimizer "
-                f"{len(self.optimizer.param_groups)}"
-            )
-        saved_hyper = state_dict.get("hyperparams", {})
-        _hyper.check_saved(self._hyperparams, saved_hyper, policy, len(self.optimizer.param_groups))
-        clock_state, plan = self._check_saved_plan(state_dict, step, changed=saved != current)
-        if not keep_base_lrs:
-            self.base_lrs = saved_lrs
-            for group, peak in zip(self.optimizer.param_groups, saved_lrs, strict=True):
-                group["initial_lr"] = peak
-            _hyper.load_bases(self.optimizer, self._hyperparams, saved_hyper)
-        self.last_epoch = step
-        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
-        self._step_count = int(state_dict.get("step_count", step + 1))
-        self._updates_seen = self._updates
-        self._clock.apply_state(clock_state)
-        self._plan = plan
-        self._refresh()
-        self._apply(plan.warp.time(self.position))
+                step = self._same_fraction(saved, step)
+        skipped = _saved_count("skipped_steps", state.get("skipped_steps", 0), 0)
+        step_count = _saved_count("step_count", state.get("step_count", step + 1), 1)
+        hyper = _hyper.plan_bases(
+            self._hyperparams, state.get("hyperparams", {}), policy=policy, groups=groups,
+            keep_bases=keep_base_lrs, step=step)
+        clock_state, replanned = self._check_saved_plan(state, step, changed=bool(differences))
+        self._check_reachable(replanned, clock_state["position"])
+        return _LoadPlan(step, step_count, skipped, None if keep_base_lrs else saved_lrs, hyper, None,
+                         clock_state, replanned)
 
+    def _plan_foreign(self, state: Mapping[str, Any], *, keep_base_lrs: bool, adopt: bool) -> _LoadPlan:
+        """Adopt the step count of another torch scheduler's state (``last_epoch``)."""
+        last_epoch = state["last_epoch"]
+        if not adopt:
+            raise ScheduleValueError(
+                f"not a rampup Scheduler state (no 'format' key): it looks like the state of "
+                f"another torch scheduler (last_epoch={last_epoch!r}), e.g. transformers' LambdaLR. "
+                "To take over its step count (its schedule cannot be checked against this one), "
+                "pass adopt_foreign=True to load_state_dict or to Scheduler(...)"
+            )
+        if not self._clock.counts_updates:
+            raise ScheduleValueError(
+                f"adopt_foreign: another scheduler's state counts updates; this scheduler counts "
+                f"{self._clock.unit}"
+            )
+        groups = len(self.optimizer.param_groups)
+        step = _saved_count("last_epoch", last_epoch, 0)
+        base_lrs = None
+        if "base_lrs" in state and not keep_base_lrs:
+            base_lrs = _saved_rates("base_lrs", state["base_lrs"], groups)
+        step_count = _saved_count("_step_count", state.get("_step_count", step + 1), 1)
+        hyper = _hyper.plan_bases(self._hyperparams, {}, policy="keep_step", groups=groups,
+                                  keep_bases=True, step=step)
+        fresh = Plan(self._plan.original, self._total_steps)
+        self._check_reachable(fresh, step)
+        warning = (
+            f"adopted step {step} from a state that is not rampup's (another torch scheduler's, "
+            "with last_epoch): its schedule could not be compared with this scheduler's; the rates "
+            f"now follow this scheduler's schedule from step {step}"
+            + ("" if base_lrs is None else " with the saved base_lrs as peaks")
+        )
+        return _LoadPlan(step, step_count, 0, base_lrs, hyper, warning, {"position": step}, fresh)
+
+    def _same_fraction(self, saved: list[Any], step: int) -> int:
+        """``step`` of the saved schedules moved to the same fraction of this scheduler's length."""
+        try:
+            old = Scheduler._planned_end_of([from_dict(dict(d)) for d in saved], None)
+        except Exception as exc:  # a saved config is user data: any failure to read it is a refusal
+            raise ScheduleValueError(
+                f"state_dict['schedules'] cannot be read as schedules for keep_fraction: {exc}"
+            ) from exc
+        new = self._end
+        if old is None or new is None:
+            raise ScheduleValueError("keep_fraction needs schedules with an end (a finite horizon)")
+        return round(step / old * new) if old else new
+
+    def _check_reachable(self, plan: Plan, position: int) -> None:
+        """Refuse a position where a schedule cannot be evaluated (before anything is assigned)."""
+        time = plan.warp.time(position)
+        for index, schedule in enumerate(plan.schedules):
+            value_at(schedule, time, f"the schedule of parameter group {index}")
+
+    def _commit(self, plan: _LoadPlan) -> None:
+        """Assign a checked plan (nothing here can fail on a plan from ``_plan_load``)."""
+        if plan.base_lrs is not None:
+            self.base_lrs = list(plan.base_lrs)
+            for group, peak in zip(self.optimizer.param_groups, plan.base_lrs, strict=True):
+                group["initial_lr"] = peak
+        _hyper.set_bases(self.optimizer, self._hyperparams, plan.hyper_bases)
+        self.last_epoch = plan.step
+        self.skipped_steps = plan.skipped_steps
+        self._step_count = plan.step_count
+        self._updates_seen = self._updates
+        self._clock.apply_state(plan.clock_state)
+        self._plan = plan.plan
+        self._refresh()
+        self._apply(plan.plan.warp.time(self.position))
+
+
+@dataclass(frozen=True)
+class _LoadPlan:
+    """What loading a checked state assigns."""
+
+    step: int
+    step_count: int
+    skipped_steps: int
+    base_lrs: list[float] | None  # None: keep the current peaks
+    hyper_bases: list[list[float] | None]  # per scheduled hyper-parameter; None: unchanged
+    warning: str | None  # emitted just before the plan is applied
+    clock_state: dict[str, Any]  # checked, for Clock.apply_state
+    plan: Plan  # the schedules in force, warp and change log
+
+
+def _check_flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ScheduleTypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _saved_count(key: str, value: object, minimum: int) -> int:
+    """A count from a saved state: an integer in [minimum, 2**63 - 1]."""
+    where = f"state_dict[{key!r}]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ScheduleTypeError(
+            f"{where} must be an integer >= {minimum}, got {value!r} of type {type(value).__name__}"
+        )
+    number = int(value)
+    if not minimum <= number <= _MAX_COUNT:
+        shown = number if number.bit_length() <= 64 else f"an integer of {number.bit_length()} bits"
+        raise ScheduleValueError(f"{where} must be an integer in [{minimum}, 2**63 - 1], got {shown}")
+    return number
+
+
+def _saved_rates(key: str, value: object, groups: int) -> list[float]:
+    """Rates from a saved state: a list of one finite rate >= 0 per parameter group."""
+    where = f"state_dict[{key!r}]"
+    if not isinstance(value, (list, tuple)):
+        raise ScheduleTypeError(
+            f"{where} must be a list of {groups} rates (one per parameter group), got "
+            f"{type(value).__name__}"
+        )
+    if len(value) != groups:
+        raise ScheduleValueError(
+            f"the saved state has {len(value)} parameter groups ({where}), the optimizer {groups}"
+        )
+    rates = []
+    for index, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, numbers.Real):
+            raise ScheduleTypeError(
+                f"{where}[{index}] must be a real number, got {item!r} of type {type(item).__name__}"
+            )
+        try:
+            rate = float(item)
+        except OverflowError:
+            rate = math.inf
+        if not (math.isfinite(rate) and rate >= 0.0):
+            raise ScheduleValueError(f"{where}[{index}] must be a finite rate >= 0, got {rate!r}")
+        rates.append(rate)
+    return rates
 
 
 def to_tensor_lrs(optimizer: Optimizer, dtype: torch.dtype = torch.float32) -> None:
