@@ -324,7 +324,14 @@ _register(Entry(
 
 
 def _wsd(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
-    assert total is not None
+    if total is None:
+        # Open-ended: warmup, then the stable phase until Scheduler.cooldown() starts the decay.
+        if o["decay_steps"] is not None:
+            raise ScheduleValueError(
+                "wsd without total_steps is open-ended (its decay starts with Scheduler.cooldown());"
+                " decay_steps needs total_steps"
+            )
+        return _prefix(Constant(), warmup, o, "end")
     fraction = check_real("decay_fraction", o["decay_fraction"], low=0.0, high=1.0)
     decay = round(fraction * total) if o["decay_steps"] is None else check_int(
         "decay_steps", o["decay_steps"])
@@ -343,6 +350,7 @@ def _wsd(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
 _register(Entry(
     "wsd", "native warmup, stable plateau, then a decay over the last decay_fraction of training",
     _wsd, {"decay_fraction": 0.2, "decay_steps": None, "decay_curve": "1-sqrt", "min_lr_ratio": 0.0},
+    needs_total=False,
 ))
 _register(Entry(
     "step", "native warmup, then x gamma every step_size steps (torch StepLR)",

@@ -23,6 +23,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from rampup.clock import Clock, as_clock, check_signals
 from rampup.config import from_dict
 from rampup.errors import (
     RampupWarning,
@@ -32,10 +33,12 @@ from rampup.errors import (
     check_int,
     warn_once,
 )
-from rampup.schedules import Constant, MultiStep, Schedule
+from rampup.plan import Plan, planned_end
+from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
 from rampup.torch.groups import as_float, one_per_group, value_at, write_rate
+from rampup.torch.replan import ReplanMixin
 from rampup.torch.states import saved_count as _saved_count
 from rampup.torch.states import saved_rates as _saved_rates
 
@@ -46,7 +49,7 @@ _SHOW = reprlib.Repr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 3, 60, 60
 # The keys of a state written by state_dict(): the first four always, the others when present.
 _REQUIRED_KEYS = ("format", "step", "base_lrs", "schedules")
-_OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams")
+_OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams", "clock", "warp", "changes")
 # Attributes rebuilt when a scheduler is unpickled or deep-copied (a hook on the optimizer, its
 # handle and finalizer, and a bound method), not saved with it.
 _TRANSIENT = ("_count_update", "_hook", "_detach", "_evaluate")
@@ -110,17 +113,6 @@ def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
     return [] if same else [f"{path}: saved {_SHOW.repr(saved)}, now {_SHOW.repr(current)}"]
 
 
-def _open_ended(last_phase: Schedule) -> bool:
-    """Whether a schedule's last phase goes on by design (no 'end' to step past).
-
-    A plateau at the peak (constant_with_warmup) and step decays (after their last milestone the
-    rate is simply the last level) go on; a decay to a floor ends when the floor is reached.
-    """
-    if isinstance(last_phase, Constant):
-        return last_phase.value == 1.0
-    return isinstance(last_phase, MultiStep)
-
-
 def _update_counter(scheduler: Scheduler) -> Any:
     """A step hook that counts optimizer updates for ``scheduler`` without keeping it alive.
 
@@ -139,7 +131,7 @@ def _update_counter(scheduler: Scheduler) -> Any:
     return count
 
 
-class Scheduler(LRScheduler):
+class Scheduler(ReplanMixin, LRScheduler):
     """Drive any torch optimizer from a rampup schedule.
 
     ``lr_g(step) = base_lr_g * schedule_g(step)`` for each parameter group ``g``, where
@@ -171,6 +163,14 @@ class Scheduler(LRScheduler):
         adopt_foreign: the default of ``load_state_dict``'s ``adopt_foreign``: take the step count
             of a state written by another torch scheduler (transformers' ``LambdaLR``, any
             ``LRScheduler``), to switch a running job to rampup.
+        clock: what the schedule counts (see :mod:`rampup.clock`): ``"updates"`` (default),
+            ``"tokens"`` / ``"samples"`` (``step(tokens=n)`` with each update's count) or
+            ``"time"`` (measured milliseconds), or a :class:`~rampup.clock.Clock` instance.
+            Schedule lengths (and ``total_steps``) are then in that unit.
+
+    The plan can change while training runs: :meth:`cooldown`, :meth:`extend` and :meth:`replan`
+    splice a new phase in at the current position, continuing from the rate in force; the change
+    is recorded in ``state_dict`` (see :mod:`rampup.plan`).
 
     Pickling and ``copy.deepcopy`` work, with the optimizer or without: pickle the optimizer and
     the scheduler together (``pickle.dumps((optimizer, scheduler))``, ``torch.save(trainer)`` of
@@ -197,6 +197,7 @@ class Scheduler(LRScheduler):
         on_config_change: str = "error",
         keep_base_lrs: bool = False,
         adopt_foreign: bool = False,
+        clock: Clock | str | None = None,
     ) -> None:
         self.optimizer = check_optimizer(optimizer)
         groups = self.optimizer.param_groups
@@ -206,8 +207,7 @@ class Scheduler(LRScheduler):
             "groups: give one schedule per group",
         )
         self._schedules = schedules
-        self._shared = all(s is schedules[0] for s in schedules)
-        self._evaluate = schedules[0]._eval
+        self._clock = as_clock(clock)
         self.on_skipped_step = check_choice("on_skipped_step", on_skipped_step, ("advance", "hold"))
         # Private on purpose: accelerate's AcceleratedScheduler treats any scheduler with a
         # ``total_steps`` attribute as OneCycleLR (compares it with ``_step_count``, which fails on
@@ -232,10 +232,23 @@ class Scheduler(LRScheduler):
         self._warned_too_often = False
         self._attach_counter()
         self._warn_key = next(_instance_numbers)
-        self._end = self._planned_end()
-        self._last_changing_step = sys.maxsize if self._end is None else self._end
+        self._plan = Plan(schedules, self._total_steps)
+        self._refresh()
+        self._clock.start()
         self._tensor_groups = any(isinstance(group["lr"], torch.Tensor) for group in groups)
-        self._apply()
+        self._apply(0)
+
+    def _refresh(self) -> None:
+        """Precompute what the per-step path reads from the plan (after any change to it)."""
+        plan = self._plan
+        current = plan.schedules
+        self._current = current
+        self._shared = all(s is current[0] for s in current)
+        self._evaluate = current[0]._eval
+        self._end = plan.end
+        self._last_changing_step = sys.maxsize if plan.end_time is None else plan.end_time
+        # The default path (update clock, no change) never touches the clock or the warp.
+        self._clocked = not self._clock.counts_updates or plan.changed
 
     def _attach_counter(self) -> None:
         """Count this optimizer's updates with a post-step hook, removed when the scheduler dies."""
@@ -260,13 +273,20 @@ class Scheduler(LRScheduler):
         updates and count every step as skipped.
         """
         self.__dict__.update(state)
-        self._evaluate = self._schedules[0]._eval
+        self._evaluate = self._current[0]._eval
         self._warn_key = next(_instance_numbers)
         self._attach_counter()
 
     # -- the per-step path ----------------------------------------------------------------------
-    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
-        """Advance one optimizer update (or, with ``epoch``, jump to that step)."""
+    def step(self, epoch: int | None = None, **signals: Any) -> None:  # type: ignore[override]
+        """Advance one optimizer update (or, with ``epoch``, jump to that step).
+
+        ``signals`` describe the update for clocks that use them (see :data:`rampup.clock.SIGNALS`),
+        e.g. ``step(tokens=n)`` on a token clock; the default clock needs none and ignores them.
+        """
+        if signals or self._clocked:
+            self._step_clocked(epoch, signals)
+            return
         if epoch is None:
             if self._updates == self._updates_seen:  # optimizer.step() did not run since last call
                 self.skipped_steps += 1
@@ -278,12 +298,39 @@ class Scheduler(LRScheduler):
             self._step_count += 1
         else:
             self.last_epoch = check_int("epoch", epoch)
-        self._apply()
+        self._apply(self.last_epoch)
 
-    def _apply(self) -> None:
+    def _step_clocked(self, epoch: int | None, signals: dict[str, Any]) -> None:
+        """``step()`` with a clock other than the update count, a warp or a changed plan."""
+        check_signals(signals)
+        clock = self._clock
+        if epoch is not None:
+            if not clock.counts_updates:
+                raise ScheduleValueError(
+                    f"epoch: this scheduler counts {clock.unit}, not updates; it cannot jump to an "
+                    "update number"
+                )
+            self.last_epoch = check_int("epoch", epoch)
+        else:
+            skipped = self._updates == self._updates_seen
+            if skipped and self.on_skipped_step == "hold":
+                self.skipped_steps += 1
+                self._warn_if_stepping_too_often(5)
+                return
+            if not clock.counts_updates:
+                clock.advance(signals)  # validates the signals before anything changes
+            if skipped:
+                self.skipped_steps += 1
+                self._warn_if_stepping_too_often(5)
+            self._updates_seen = self._updates
+            self.last_epoch += 1
+            self._step_count += 1
+        self._apply(self._plan.warp.time(self.position), 6)
+
+    def _apply(self, step: int, stacklevel: int = 5) -> None:
         # The hot path: one schedule evaluation (no validation: the step is our own count) and one
         # assignment per group. Which groups hold tensor rates is known from attach time.
-        step = self.last_epoch
+        # ``step`` is schedule time: the update count unless a clock or a warp says otherwise.
         groups = self.optimizer.param_groups
         if self._shared:
             multiplier = self._evaluate(step, SCALAR)
@@ -295,22 +342,22 @@ class Scheduler(LRScheduler):
                 for group, base in zip(groups, self.base_lrs, strict=True):
                     group["lr"] = base * multiplier
         else:
-            multipliers = [schedule._eval(step, SCALAR) for schedule in self._schedules]
+            multipliers = [schedule._eval(step, SCALAR) for schedule in self._current]
             self._multipliers = multipliers
             for group, base, multiplier in zip(groups, self.base_lrs, multipliers, strict=True):
                 write_rate(group, base * multiplier)
         if step > self._last_changing_step:
-            self._warn_past_end(step)
+            self._warn_past_end(stacklevel)
         if self._hyperparams:
             _hyper.write_hyperparams(self.optimizer, self._hyperparams, step)
 
-    def _warn_past_end(self, step: int) -> None:
+    def _warn_past_end(self, stacklevel: int) -> None:
         warn_once(
             f"past-end:{self._warn_key}",
-            f"scheduler.step() went past the end of the schedule ({self._end} steps, now at "
-            f"step {step}); the last rate is held. If training is meant to be this long, "
-            "build the schedule with a larger total_steps.",
-            stacklevel=5,
+            f"scheduler.step() went past the end of the schedule ({self._end} {self._units}, "
+            f"now at {self.position}); the last rate is held. If training is meant to be this "
+            "long, build the schedule with a larger total_steps.",
+            stacklevel=stacklevel,
         )
 
     @property
@@ -321,26 +368,15 @@ class Scheduler(LRScheduler):
             return [base * m for base, m in zip(self.base_lrs, multipliers, strict=True)]
         return [base * multipliers for base in self.base_lrs]
 
-    def _planned_end(self) -> int | None:
+    @staticmethod
+    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
         """The step where a schedule that ends (decays to its last value) ends, else None.
 
         Schedules that settle on the peak (constant_with_warmup) never "end".
         """
-        return Scheduler._planned_end_of(self._schedules, self._total_steps)
+        return planned_end(schedules, total_steps)
 
-    @staticmethod
-    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
-        if total_steps is not None:
-            return total_steps
-        horizons = []
-        for schedule in schedules:
-            last = schedule.segments()[-1][2]
-            if schedule.horizon is None or _open_ended(last):
-                return None
-            horizons.append(schedule.horizon)
-        return max(horizons)
-
-    def _warn_if_stepping_too_often(self) -> None:
+    def _warn_if_stepping_too_often(self, stacklevel: int = 4) -> None:
         if self._warned_too_often:
             return
         if self._step_count >= 8 and self.skipped_steps * 4 > self._step_count:
@@ -352,7 +388,7 @@ class Scheduler(LRScheduler):
                 "gradient accumulation completes, and once per update (not once per process or "
                 "micro-batch; with accelerate, prepare the scheduler with "
                 "step_scheduler_with_optimizer=False or step it yourself).",
-                stacklevel=4,
+                stacklevel=stacklevel,
             )
 
     # -- torch's LRScheduler API ----------------------------------------------------------------
@@ -366,30 +402,33 @@ class Scheduler(LRScheduler):
 
     @property
     def schedules(self) -> list[Schedule]:
-        """The schedule of each parameter group."""
-        return list(self._schedules)
+        """The schedule in force for each parameter group (with any changes spliced in)."""
+        return list(self._current)
 
     def lr_at(self, step: int) -> list[float]:
-        """The rates each group gets at ``step``, without changing anything."""
-        step = check_int("step", step)
-        return [base * s(step) for base, s in zip(self.base_lrs, self._schedules, strict=True)]
+        """The rates each group gets at clock position ``step``, without changing anything."""
+        time = self._plan.warp.time(check_int("step", step))
+        return [base * s(time) for base, s in zip(self.base_lrs, self._current, strict=True)]
 
     def report(self, warn: bool = True) -> dict[str, Any]:
         """How much of the schedule ran; warns if it finished far short (< 90%) of its length."""
         horizon = self._end
-        done = None if not horizon else self.last_epoch / horizon
+        done = None if not horizon else self.position / horizon
         if warn and done is not None and done < 0.9:
             warn_once(
                 f"short:{self._warn_key}",
-                f"the schedule ran {self.last_epoch} of its {horizon} steps ({done:.0%}). If "
+                f"the schedule ran {self.position} of its {horizon} {self._units} ({done:.0%}). If "
                 "training is over, the schedule was sized in the wrong unit (micro-batches or "
                 "epochs instead of optimizer updates) or for too long a run.",
             )
-        return {"step": self.last_epoch, "total_steps": horizon, "fraction_done": done,
+        return {"step": self.position, "total_steps": horizon, "fraction_done": done,
                 "skipped_steps": self.skipped_steps}
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data only: the step, the peak rates and the schedules' configs."""
+        """Plain data only: the step, the peak rates, the schedules' configs as built, the clock
+        (configuration and state), the warp and the log of changes to the plan."""
+        if self._clock.counts_updates:
+            self._clock.position = self.last_epoch
         return {
             "format": STATE_FORMAT,
             "step": self.last_epoch,
@@ -397,6 +436,8 @@ class Scheduler(LRScheduler):
             "schedules": [s.to_dict() for s in self._schedules],
             "skipped_steps": self.skipped_steps,
             "step_count": self._step_count,
+            "clock": {"config": self._clock.to_dict(), "state": self._clock.state_dict()},
+            **self._plan.state(),
         } | ({"hyperparams": _hyper.state_of(self._hyperparams)} if self._hyperparams else {})
 
     def load_state_dict(  # type: ignore[override]
@@ -487,8 +528,10 @@ class Scheduler(LRScheduler):
         hyper = _hyper.plan_bases(
             self._hyperparams, state.get("hyperparams", {}), policy=policy, groups=groups,
             keep_bases=keep_base_lrs, step=step)
-        self._check_reachable(step)
-        return _LoadPlan(step, step_count, skipped, None if keep_base_lrs else saved_lrs, hyper, None)
+        clock_state, replanned = self._check_saved_plan(state, step, changed=bool(differences))
+        self._check_reachable(replanned, clock_state["position"])
+        return _LoadPlan(step, step_count, skipped, None if keep_base_lrs else saved_lrs, hyper, None,
+                         clock_state, replanned)
 
     def _plan_foreign(self, state: Mapping[str, Any], *, keep_base_lrs: bool, adopt: bool) -> _LoadPlan:
         """Adopt the step count of another torch scheduler's state (``last_epoch``)."""
@@ -500,6 +543,11 @@ class Scheduler(LRScheduler):
                 "To take over its step count (its schedule cannot be checked against this one), "
                 "pass adopt_foreign=True to load_state_dict or to Scheduler(...)"
             )
+        if not self._clock.counts_updates:
+            raise ScheduleValueError(
+                f"adopt_foreign: another scheduler's state counts updates; this scheduler counts "
+                f"{self._clock.unit}"
+            )
         groups = len(self.optimizer.param_groups)
         step = _saved_count("last_epoch", last_epoch, 0)
         base_lrs = None
@@ -508,14 +556,15 @@ class Scheduler(LRScheduler):
         step_count = _saved_count("_step_count", state.get("_step_count", step + 1), 1)
         hyper = _hyper.plan_bases(self._hyperparams, {}, policy="keep_step", groups=groups,
                                   keep_bases=True, step=step)
-        self._check_reachable(step)
+        fresh = Plan(self._plan.original, self._total_steps)
+        self._check_reachable(fresh, step)
         warning = (
             f"adopted step {step} from a state that is not rampup's (another torch scheduler's, "
             "with last_epoch): its schedule could not be compared with this scheduler's; the rates "
             f"now follow this scheduler's schedule from step {step}"
             + ("" if base_lrs is None else " with the saved base_lrs as peaks")
         )
-        return _LoadPlan(step, step_count, 0, base_lrs, hyper, warning)
+        return _LoadPlan(step, step_count, 0, base_lrs, hyper, warning, {"position": step}, fresh)
 
     def _same_fraction(self, saved: list[Any], step: int) -> int:
         """``step`` of the saved schedules moved to the same fraction of this scheduler's length."""
@@ -530,10 +579,11 @@ class Scheduler(LRScheduler):
             raise ScheduleValueError("keep_fraction needs schedules with an end (a finite horizon)")
         return round(step / old * new) if old else new
 
-    def _check_reachable(self, step: int) -> None:
-        """Refuse a step where a schedule cannot be evaluated (before anything is assigned)."""
-        for index, schedule in enumerate(self._schedules):
-            value_at(schedule, step, f"the schedule of parameter group {index}")
+    def _check_reachable(self, plan: Plan, position: int) -> None:
+        """Refuse a position where a schedule cannot be evaluated (before anything is assigned)."""
+        time = plan.warp.time(position)
+        for index, schedule in enumerate(plan.schedules):
+            value_at(schedule, time, f"the schedule of parameter group {index}")
 
     def _commit(self, plan: _LoadPlan) -> None:
         """Assign a checked plan (nothing here can fail on a plan from ``_plan_load``)."""
@@ -546,7 +596,10 @@ class Scheduler(LRScheduler):
         self.skipped_steps = plan.skipped_steps
         self._step_count = plan.step_count
         self._updates_seen = self._updates
-        self._apply()
+        self._clock.apply_state(plan.clock_state)
+        self._plan = plan.plan
+        self._refresh()
+        self._apply(plan.plan.warp.time(self.position))
 
 
 @dataclass(frozen=True)
@@ -559,6 +612,8 @@ class _LoadPlan:
     base_lrs: list[float] | None  # None: keep the current peaks
     hyper_bases: list[list[float] | None]  # per scheduled hyper-parameter; None: unchanged
     warning: str | None  # emitted just before the plan is applied
+    clock_state: dict[str, Any]  # checked, for Clock.apply_state
+    plan: Plan  # the schedules in force, warp and change log
 
 
 def _check_flag(name: str, value: object) -> bool:
