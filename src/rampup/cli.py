@@ -793,9 +793,12 @@ def scale_command(base_lr: float, base_batch: int, batch: int, rule: str,
     Example:
       rampup scale --base-lr 0.1 --base-batch 256 --batch 8192 --steps-per-epoch 156
     """
-    with _checked("scale"):
-        scaled = (linear_scaling if rule == "linear" else sqrt_scaling)(base_lr, base_batch, batch)
     factor = batch / base_batch if rule == "linear" else math.sqrt(batch / base_batch)
+    # Checked here first so the error names this command's flags; the rule refuses it too.
+    scaled = base_lr * factor
+    if math.isfinite(scaled) or not base_lr > 0:
+        with _checked("scale"):
+            scaled = (linear_scaling if rule == "linear" else sqrt_scaling)(base_lr, base_batch, batch)
     if not (math.isfinite(scaled) and scaled > 0):
         _fail(f"--base-lr {base_lr:g} scaled x{factor:.4g} ({rule} rule) gives {scaled}: "
               "not a usable learning rate")
