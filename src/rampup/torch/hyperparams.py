@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
+from rampup.config import config_differences
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, check_real, closest
 from rampup.schedules import Cosine, Join, Linear, Schedule, Warmup
 from rampup.schedules.base import SCALAR
@@ -304,8 +305,6 @@ def plan_bases(
     hyper-parameter and keep ``base * schedule`` in range wherever it was checked at attach time
     and at ``step``, the step being restored.
     """
-    from rampup.torch.scheduler import config_differences
-
     if not isinstance(saved, Mapping):
         raise ScheduleTypeError(
             "state_dict['hyperparams'] must be a dict like {'momentum': {'bases': [...], "

@@ -10,7 +10,6 @@ drift.
 from __future__ import annotations
 
 import itertools
-import reprlib
 import sys
 import warnings
 import weakref
@@ -24,7 +23,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from rampup.clock import Clock, as_clock, check_signals
-from rampup.config import from_dict
+from rampup.config import config_differences, from_dict
 from rampup.errors import (
     RampupWarning,
     ScheduleTypeError,
@@ -44,9 +43,6 @@ from rampup.torch.states import saved_rates as _saved_rates
 
 STATE_FORMAT = "rampup.Scheduler/1"
 CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
-# Saved values shown in messages: short, and safe on deep or huge data.
-_SHOW = reprlib.Repr()
-_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 3, 60, 60
 # The keys of a state written by state_dict(): the first four always, the others when present.
 _REQUIRED_KEYS = ("format", "step", "base_lrs", "schedules")
 _OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams", "clock", "warp", "changes")
@@ -80,37 +76,6 @@ def initial_lrs(optimizer: Optimizer) -> list[float]:
         group.setdefault("initial_lr", peak)
         peaks.append(peak)
     return peaks
-
-
-def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
-    """Human-readable differences between two schedule configs (nested dicts and lists).
-
-    A saved config is untrusted data: values that cannot be compared are reported as differences
-    instead of raising, and shown abridged. (The recursion follows the current config, so a
-    deeply nested saved one cannot exhaust the stack.)
-    """
-    if isinstance(saved, Mapping) and isinstance(current, Mapping):
-        out = []
-        for key in sorted(set(saved) | set(current), key=str):
-            where = f"{path}.{key}" if path else str(key)
-            if key not in saved or key not in current:
-                out.append(f"{where}: only in {'this scheduler' if key in current else 'the saved state'}")
-            else:
-                out.extend(config_differences(saved[key], current[key], where))
-        return out
-    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
-        if len(saved) != len(current):
-            return [f"{path}: {len(saved)} entries saved, {len(current)} now"]
-        out = []
-        for i, (a, b) in enumerate(zip(saved, current, strict=True)):
-            out.extend(config_differences(a, b, f"{path}[{i}]"))
-        return out
-    try:
-        # True == 1 in Python, but a flag is not a count.
-        same = isinstance(saved, bool) == isinstance(current, bool) and bool(saved == current)
-    except Exception:  # e.g. an array, whose == gives no single answer
-        same = False
-    return [] if same else [f"{path}: saved {_SHOW.repr(saved)}, now {_SHOW.repr(current)}"]
 
 
 def _update_counter(scheduler: Scheduler) -> Any:

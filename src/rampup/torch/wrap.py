@@ -8,10 +8,11 @@ from typing import Any
 
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from rampup.config import config_differences
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int
 from rampup.schedules import Warmup
 from rampup.torch.groups import read_rates, write_rates
-from rampup.torch.scheduler import config_differences, initial_lrs
+from rampup.torch.scheduler import initial_lrs
 from rampup.torch.states import check_keys, load_nested, saved_count, saved_mapping, saved_rates
 
 WRAP_FORMAT = "rampup.WarmupWrapper/1"
@@ -154,13 +155,13 @@ class WarmupWrapper(LRScheduler):
                 f"{WRAP_FORMAT!r})"
             )
         check_keys(state, _WRAP_KEYS)
-        if config_differences(state["warmup"], self.warmup.to_dict()) or not (
-                isinstance(state["mode"], str) and state["mode"] == self.mode):
-            differences = config_differences(state["warmup"], self.warmup.to_dict(), "warmup")
+        differences = config_differences(
+            {"warmup": state["warmup"], "mode": state["mode"]},
+            {"warmup": self.warmup.to_dict(), "mode": self.mode},
+        )
+        if differences:
             raise ScheduleValueError(
-                f"the saved state is for another warmup or mode ({'; '.join(differences) or 'same warmup'}; "
-                f"saved mode {state['mode']!r}); this wrapper has {self.warmup.to_dict()} in mode "
-                f"{self.mode!r}"
+                "the saved state is for another warmup or mode: " + "; ".join(differences)
             )
         groups = len(self.optimizer.param_groups)
         step = saved_count("step", state["step"])
