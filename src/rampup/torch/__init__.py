@@ -1,9 +1,10 @@
 """rampup for PyTorch: the scheduler, warmup around existing schedulers, transformers' API."""
 
-from rampup.torch.compat import (
+from rampup.torch.gradual import GradualWarmupScheduler
+from rampup.torch.greedy import GreedyLR
+from rampup.torch.groups import to_tensor_lrs
+from rampup.torch.hf import (
     TYPE_TO_SCHEDULER_FUNCTION,
-    GradualWarmupScheduler,
-    GreedyLR,
     get_constant_schedule,
     get_constant_schedule_with_warmup,
     get_cosine_schedule_with_warmup,
@@ -18,7 +19,7 @@ from rampup.torch.compat import (
     get_scheduler,
     get_wsd_schedule,
 )
-from rampup.torch.scheduler import Scheduler, to_tensor_lrs
+from rampup.torch.scheduler import Scheduler
 from rampup.torch.wrap import WarmupWrapper, with_warmup
 
 __all__ = [

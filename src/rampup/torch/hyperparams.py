@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch.optim import Optimizer
 
 from rampup.config import config_differences
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, check_real, closest
 from rampup.schedules import Cosine, Join, Linear, Schedule, Warmup
 from rampup.schedules.base import SCALAR
-from rampup.torch.groups import as_float, one_per_group, value_at
+from rampup.torch.groups import as_float, one_per_group, read_value, set_initial, value_at, write_value
 
 __all__ = [
     "HYPERPARAMS",
@@ -80,11 +79,6 @@ class Hyperparam:
 
     def state(self) -> dict[str, Any]:
         return {"bases": list(self.bases), "schedules": [s.to_dict() for s in self.schedules]}
-
-
-def _read(group: Mapping[str, Any], spec: _Spec) -> Any:
-    value = group[spec.key]
-    return value if spec.index is None else value[spec.index]
 
 
 def _range_text(spec: _Spec) -> str:
@@ -184,7 +178,7 @@ def attach_hyperparams(
                     f"cannot schedule {name}: {kind} has no {spec.key!r} in its parameter groups "
                     f"(group {index}); {spec.hint}"
                 )
-            base = as_float(group.get(f"initial_{name}", _read(group, spec)))
+            base = as_float(group.get(f"initial_{name}", read_value(group, spec.key, spec.index)))
             where = f"{spec.key}[{spec.index}]" if spec.index is not None else spec.key
             if base == 0.0:
                 raise ScheduleValueError(
@@ -205,8 +199,7 @@ def attach_hyperparams(
         tracks.append(track)
     # Written only once every track has been checked: a refused scheduler changes nothing.
     for track in tracks:
-        for group, base in zip(groups, track.bases, strict=True):
-            group.setdefault(f"initial_{track.name}", base)
+        set_initial(optimizer, track.name, track.bases, keep=True)
     return tracks
 
 
@@ -231,18 +224,7 @@ def write_hyperparams(optimizer: Optimizer, tracks: Sequence[Hyperparam], step: 
             value = base * schedule._eval(step, SCALAR)
             if not 0.0 <= value < (1.0 if spec.below_one else math.inf):
                 _check_value(track.name, spec, value, f"at step {step}")
-            current = group[spec.key]
-            if spec.index is None:
-                if isinstance(current, torch.Tensor):
-                    current.fill_(value)
-                else:
-                    group[spec.key] = value
-            elif isinstance(current[spec.index], torch.Tensor):
-                current[spec.index].fill_(value)
-            else:
-                pair = list(current)
-                pair[spec.index] = value
-                group[spec.key] = tuple(pair) if isinstance(current, tuple) else pair
+            write_value(group, spec.key, value, spec.index)
 
 
 def state_of(tracks: Sequence[Hyperparam]) -> dict[str, Any]:
@@ -362,5 +344,4 @@ def set_bases(optimizer: Optimizer, tracks: Sequence[Hyperparam], plan: Sequence
     for track, bases in zip(tracks, plan, strict=True):
         if bases is not None:
             track.bases = list(bases)
-            for group, base in zip(optimizer.param_groups, track.bases, strict=True):
-                group[f"initial_{track.name}"] = base
+            set_initial(optimizer, track.name, track.bases)

@@ -9,7 +9,6 @@ drift.
 
 from __future__ import annotations
 
-import itertools
 import sys
 import warnings
 import weakref
@@ -18,9 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 
 from rampup.clock import Clock, as_clock, check_signals
 from rampup.config import config_differences, from_dict
@@ -36,7 +33,17 @@ from rampup.plan import Plan, planned_end
 from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
-from rampup.torch.groups import as_float, one_per_group, value_at, write_rate
+from rampup.torch.base import RampupLRScheduler, new_warn_key
+from rampup.torch.groups import (
+    check_optimizer,
+    has_tensor_rates,
+    initial_lrs,
+    one_per_group,
+    set_initial,
+    to_tensor_lrs,
+    value_at,
+    write_rate,
+)
 from rampup.torch.replan import ReplanMixin
 from rampup.torch.states import saved_count as _saved_count
 from rampup.torch.states import saved_rates as _saved_rates
@@ -46,36 +53,6 @@ CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
 # The keys of a state written by state_dict(): the first four always, the others when present.
 _REQUIRED_KEYS = ("format", "step", "base_lrs", "schedules")
 _OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams", "clock", "warp", "changes")
-# Attributes rebuilt when a scheduler is unpickled or deep-copied (a hook on the optimizer, its
-# handle and finalizer, and a bound method), not saved with it.
-_TRANSIENT = ("_count_update", "_hook", "_detach", "_evaluate")
-# Keys for warn_once: unique per scheduler for the whole process (an id() is reused once an object
-# is freed, which silenced the warnings of every later scheduler that got the same id).
-_instance_numbers = itertools.count()
-
-
-def check_optimizer(optimizer: object) -> Optimizer:
-    """The optimizer, if it is a torch optimizer with at least one parameter group."""
-    if not isinstance(optimizer, Optimizer):
-        raise ScheduleTypeError(
-            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-        )
-    if not optimizer.param_groups:
-        raise ScheduleValueError("optimizer has no parameter groups: nothing to schedule")
-    return optimizer
-
-
-def initial_lrs(optimizer: Optimizer) -> list[float]:
-    """Each group's peak rate: its ``initial_lr`` if a scheduler set one before, else its ``lr``.
-
-    ``initial_lr`` is written back (as torch's schedulers do) so other tools can read it.
-    """
-    peaks = []
-    for group in optimizer.param_groups:
-        peak = as_float(group.get("initial_lr", group["lr"]))
-        group.setdefault("initial_lr", peak)
-        peaks.append(peak)
-    return peaks
 
 
 def _update_counter(scheduler: Scheduler) -> Any:
@@ -96,7 +73,7 @@ def _update_counter(scheduler: Scheduler) -> Any:
     return count
 
 
-class Scheduler(ReplanMixin, LRScheduler):
+class Scheduler(ReplanMixin, RampupLRScheduler):
     """Drive any torch optimizer from a rampup schedule.
 
     ``lr_g(step) = base_lr_g * schedule_g(step)`` for each parameter group ``g``, where
@@ -145,10 +122,11 @@ class Scheduler(ReplanMixin, LRScheduler):
     ``state_dict()`` to attach a saved state to a new optimizer.
     """
 
-    base_lrs: list[float]  # type: ignore[assignment]
+    STATE_FORMAT = STATE_FORMAT
+    # Rebuilt when a scheduler is unpickled or deep-copied, not saved with it: a hook on the
+    # optimizer, its handle and finalizer, and a bound method.
+    _transient = ("_count_update", "_hook", "_detach", "_evaluate")
     _multipliers: float | list[float]
-    _loads_atomically = True  # load_state_dict checks everything before it assigns anything
-
 
     def __init__(
         self,
@@ -186,9 +164,7 @@ class Scheduler(ReplanMixin, LRScheduler):
         self._hyperparams = [] if hyperparams is None else _hyper.attach_hyperparams(
             self.optimizer, hyperparams)
         if tensor_lr:
-            for group in groups:
-                if not isinstance(group["lr"], torch.Tensor):
-                    group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32)
+            to_tensor_lrs(self.optimizer)
         self.base_lrs = initial_lrs(self.optimizer)
         self.last_epoch = 0
         self._step_count = 1
@@ -196,11 +172,11 @@ class Scheduler(ReplanMixin, LRScheduler):
         self._updates = self._updates_seen = 0
         self._warned_too_often = False
         self._attach_counter()
-        self._warn_key = next(_instance_numbers)
+        self._warn_key = new_warn_key()
         self._plan = Plan(schedules, self._total_steps)
         self._refresh()
         self._clock.start()
-        self._tensor_groups = any(isinstance(group["lr"], torch.Tensor) for group in groups)
+        self._tensor_groups = has_tensor_rates(self.optimizer)
         self._apply(0)
 
     def _refresh(self) -> None:
@@ -227,19 +203,14 @@ class Scheduler(ReplanMixin, LRScheduler):
         self._detach = weakref.finalize(self, self._hook.remove)
         self._detach.atexit = False
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Everything but the hook objects (a local closure, a handle, a finalizer)."""
-        return {key: value for key, value in self.__dict__.items() if key not in _TRANSIENT}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def _restore_transient(self) -> None:
         """Re-attach the update counter to the (unpickled or copied) optimizer.
 
         An optimizer's own pickled state drops its hooks, so the copy would otherwise see no
         updates and count every step as skipped.
         """
-        self.__dict__.update(state)
         self._evaluate = self._current[0]._eval
-        self._warn_key = next(_instance_numbers)
+        self._warn_key = new_warn_key()
         self._attach_counter()
 
     # -- the per-step path ----------------------------------------------------------------------
@@ -356,15 +327,6 @@ class Scheduler(ReplanMixin, LRScheduler):
                 stacklevel=stacklevel,
             )
 
-    # -- torch's LRScheduler API ----------------------------------------------------------------
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        """The rates for the current step (what ``step()`` last wrote)."""
-        return list(self._last_lr)
-
-    def get_last_lr(self) -> list[float]:  # type: ignore[override]
-        """The rates in force, one float per parameter group."""
-        return list(self._last_lr)
-
     @property
     def schedules(self) -> list[Schedule]:
         """The schedule in force for each parameter group (with any changes spliced in)."""
@@ -444,27 +406,10 @@ class Scheduler(ReplanMixin, LRScheduler):
         self, state: object, *, policy: str, keep_base_lrs: bool, adopt_foreign: bool
     ) -> _LoadPlan:
         """Check a saved state and compute what loading it sets; assigns nothing."""
-        if not isinstance(state, Mapping):
-            raise ScheduleTypeError(
-                f"state_dict must be a dict (from Scheduler.state_dict()), got {type(state).__name__}"
-            )
+        if isinstance(state, Mapping) and "format" not in state and "last_epoch" in state:
+            return self._plan_foreign(state, keep_base_lrs=keep_base_lrs, adopt=adopt_foreign)
+        state = self._checked_state(state, _REQUIRED_KEYS, _OPTIONAL_KEYS)
         groups = len(self.optimizer.param_groups)
-        if state.get("format") != STATE_FORMAT:
-            if "format" not in state and "last_epoch" in state:
-                return self._plan_foreign(state, keep_base_lrs=keep_base_lrs, adopt=adopt_foreign)
-            raise ScheduleValueError(
-                f"not a rampup Scheduler state (format {state.get('format')!r}, expected "
-                f"{STATE_FORMAT!r})"
-            )
-        unknown = [key for key in state if key not in _REQUIRED_KEYS + _OPTIONAL_KEYS]
-        if unknown:
-            raise ScheduleValueError(
-                f"state_dict has unknown keys {sorted(map(repr, unknown))}; a {STATE_FORMAT!r} state "
-                f"has {', '.join(_REQUIRED_KEYS + _OPTIONAL_KEYS)}"
-            )
-        missing = [key for key in _REQUIRED_KEYS if key not in state]
-        if missing:
-            raise ScheduleValueError(f"state_dict is missing {', '.join(map(repr, missing))}")
         step = _saved_count("step", state["step"], 0)
         saved_lrs = _saved_rates("base_lrs", state["base_lrs"], groups)
         saved = state["schedules"]
@@ -554,8 +499,7 @@ class Scheduler(ReplanMixin, LRScheduler):
         """Assign a checked plan (nothing here can fail on a plan from ``_plan_load``)."""
         if plan.base_lrs is not None:
             self.base_lrs = list(plan.base_lrs)
-            for group, peak in zip(self.optimizer.param_groups, plan.base_lrs, strict=True):
-                group["initial_lr"] = peak
+            set_initial(self.optimizer, "lr", plan.base_lrs)
         _hyper.set_bases(self.optimizer, self._hyperparams, plan.hyper_bases)
         self.last_epoch = plan.step
         self.skipped_steps = plan.skipped_steps
@@ -585,11 +529,3 @@ def _check_flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ScheduleTypeError(f"{name} must be True or False, got {value!r}")
     return value
-
-
-def to_tensor_lrs(optimizer: Optimizer, dtype: torch.dtype = torch.float32) -> None:
-    """Turn every group's float rate into a 0-d tensor (for ``torch.compile``d optimizer steps)."""
-    for group in check_optimizer(optimizer).param_groups:
-        if not isinstance(group["lr"], torch.Tensor):
-            group["lr"] = torch.tensor(float(group["lr"]), dtype=dtype)
-
