@@ -20,7 +20,7 @@ from rampup.torch.hf import (
     get_wsd_schedule,
 )
 from rampup.torch.scheduler import Scheduler
-from rampup.torch.wrap import WarmupWrapper, with_warmup
+from rampup.torch.wrap import WarmupWrapper, warmup_wrapper, with_warmup
 
 __all__ = [
     "TYPE_TO_SCHEDULER_FUNCTION",
@@ -42,5 +42,6 @@ __all__ = [
     "get_scheduler",
     "get_wsd_schedule",
     "to_tensor_lrs",
+    "warmup_wrapper",
     "with_warmup",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from rampup.config import config_differences
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int
+from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, warn_once
 from rampup.schedules import Warmup
 from rampup.torch.base import RampupLRScheduler, takes_metrics
 from rampup.torch.groups import initial_lrs, read_rates, write_rates
@@ -144,11 +144,26 @@ class WarmupWrapper(RampupLRScheduler):
         self._apply()
 
 
+def warmup_wrapper(
+    scheduler: LRScheduler | ReduceLROnPlateau, warmup: int | Warmup, *, mode: str = "delay"
+) -> WarmupWrapper:
+    """Wrap ``scheduler`` (any torch scheduler) with ``warmup`` (a number of updates, or a rampup
+    ``Warmup``) in front of it.
+
+    See :class:`WarmupWrapper` for the two modes. (To put a warmup in front of a rampup *schedule*,
+    use :func:`rampup.with_warmup`, which returns a schedule.)
+    """
+    return WarmupWrapper(scheduler, warmup, mode=mode)
+
+
 def with_warmup(
     scheduler: LRScheduler | ReduceLROnPlateau, warmup: int | Warmup, *, mode: str = "delay"
 ) -> WarmupWrapper:
-    """Put ``warmup`` (a number of updates, or a rampup ``Warmup``) in front of ``scheduler``.
-
-    See :class:`WarmupWrapper` for the two modes.
-    """
-    return WarmupWrapper(scheduler, warmup, mode=mode)
+    """Deprecated name of :func:`warmup_wrapper` (``rampup.with_warmup`` returns a schedule; this
+    one wrapped a torch scheduler). Warns once."""
+    warn_once(
+        "deprecated:rampup.torch.with_warmup",
+        "rampup.torch.with_warmup is deprecated: use rampup.torch.warmup_wrapper (it wraps a torch "
+        "scheduler; rampup.with_warmup puts a warmup in front of a schedule)",
+    )
+    return warmup_wrapper(scheduler, warmup, mode=mode)
