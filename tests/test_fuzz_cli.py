@@ -9,7 +9,7 @@ Whatever the command line, the promises hold:
 - every number printed or written is finite.
 
 Sized to run in about 15 s (derandomized, so every run tries the same command lines); set
-RAMPUP_FUZZ_EXAMPLES to run more (``make fuzz``).
+RAMPUP_FUZZ_EXAMPLES to run more (``make fuzz-cli`` runs 3,000).
 """
 
 from __future__ import annotations
