@@ -36,7 +36,7 @@ import click
 
 from rampup import __version__
 from rampup._files import Outputs, OutputWriteError, check_target
-from rampup.config import load, to_json, to_yaml
+from rampup.config import MAX_CONFIG_BYTES, load, to_json, to_yaml
 from rampup.durations import linear_scaling, resolve_duration, sqrt_scaling, training_steps
 from rampup.errors import MissingDependencyError, OptionError, RampupError, RampupWarning
 from rampup.names import REGISTRY
@@ -49,8 +49,6 @@ MAX_STEPS = 2**62
 #: longer table is a job for the Python API: ``schedule(numpy.arange(n))``).
 DEFAULT_MAX_ROWS = 1_000_000
 MAX_ROWS = 100_000_000
-#: The largest schedule file --config reads.
-MAX_CONFIG_BYTES = 1 << 20
 #: Rows above which ``table`` prints plain text even in a terminal (rich needs them all at once).
 RICH_ROWS = 1000
 _MESSAGE_LIMIT = 600
@@ -471,7 +469,11 @@ def cli() -> None:
 @click.argument("name", required=False)
 @_schedule_options
 @click.option("-o", "--output", help="Write a figure (.png, .svg or .pdf) instead of a text plot.")
-def plot_command(name: str | None, output: str | None, **options: Any) -> None:
+@click.option("--state", "state_path", metavar="FILE",
+              help="A Scheduler state (or a checkpoint holding one) saved with torch.save: draw "
+              "what ran and what is planned, with the changes marked.")
+def plot_command(name: str | None, output: str | None, state_path: str | None = None,
+                 **options: Any) -> None:
     """Draw one schedule: in the terminal, or as an image with -o.
 
     Long runs are drawn from a few thousand sampled steps that include every jump and turn of
@@ -483,7 +485,11 @@ def plot_command(name: str | None, output: str | None, **options: Any) -> None:
       rampup plot goyal --warmup 5ep --steps-per-epoch 500 -O milestones=30ep,60ep,80ep \\
           --total 45000 -o goyal.png
       rampup plot --config schedule.yaml --total 5000
+      rampup plot --state run/checkpoint.pt -o plan.png
     """
+    if state_path is not None:
+        _plot_state(state_path, name, output, options)
+        return
     outputs = Outputs()
     target = _image_path(output) if output else None
     schedule, total, what = _build(name, options)
@@ -503,6 +509,30 @@ def plot_command(name: str | None, output: str | None, **options: Any) -> None:
         picture = text_plot(schedule, total, width=min(_terminal_width(), 120), peak_lr=options.get("lr"))
     click.echo(f"{label}: {total} steps")
     click.echo(picture)
+
+
+def _plot_state(path: str, name: str | None, output: str | None, options: dict[str, Any]) -> None:
+    """``plot --state``: a saved Scheduler's executed and planned rates, changes marked."""
+    from rampup.history import describe_changes, history, load_state, render_history, text_history
+
+    given = [flag for key, flag in (("config", "--config"), ("total", "--total"), *_SHAPING.items())
+             if options.get(key)]
+    if name or given:
+        _fail(f"--state draws the saved plan: it takes no {', '.join((['NAME'] if name else []) + given)}")
+    outputs = Outputs()
+    target = _image_path(output) if output else None
+    if "\0" in path or not os.path.isfile(path):
+        _fail(f"--state {_short(path, 200)!r} is not a file")
+    with _checked(f"--state {_short(path, 200)}", evaluating=True):
+        drawn = history(load_state(path))
+    if target is not None:
+        outputs.add(target[0], render_history(drawn, target[1]), "-o/--output")
+        _commit(outputs)
+        click.echo(f"wrote {output}")
+        return
+    click.echo(text_history(drawn, width=min(_terminal_width(), 120)))
+    for line in describe_changes(drawn) or ["no changes to the plan"]:
+        click.echo(line)
 
 
 def _spec(spec: str, options: dict[str, Any]) -> tuple[str, Schedule, int]:
@@ -761,9 +791,12 @@ def scale_command(base_lr: float, base_batch: int, batch: int, rule: str,
     Example:
       rampup scale --base-lr 0.1 --base-batch 256 --batch 8192 --steps-per-epoch 156
     """
-    with _checked("scale"):
-        scaled = (linear_scaling if rule == "linear" else sqrt_scaling)(base_lr, base_batch, batch)
     factor = batch / base_batch if rule == "linear" else math.sqrt(batch / base_batch)
+    # Checked here first so the error names this command's flags; the rule refuses it too.
+    scaled = base_lr * factor
+    if math.isfinite(scaled) or not base_lr > 0:
+        with _checked("scale"):
+            scaled = (linear_scaling if rule == "linear" else sqrt_scaling)(base_lr, base_batch, batch)
     if not (math.isfinite(scaled) and scaled > 0):
         _fail(f"--base-lr {base_lr:g} scaled x{factor:.4g} ({rule} rule) gives {scaled}: "
               "not a usable learning rate")
