@@ -18,6 +18,7 @@ from rampup.torch.compat import (
     get_scheduler,
     get_wsd_schedule,
 )
+from rampup.torch.lr_finder import LRFinderResult, find_lr
 from rampup.torch.scheduler import Scheduler, to_tensor_lrs
 from rampup.torch.wrap import WarmupWrapper, with_warmup
 
@@ -25,8 +26,10 @@ __all__ = [
     "TYPE_TO_SCHEDULER_FUNCTION",
     "GradualWarmupScheduler",
     "GreedyLR",
+    "LRFinderResult",
     "Scheduler",
     "WarmupWrapper",
+    "find_lr",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
     "get_cosine_schedule_with_warmup",
