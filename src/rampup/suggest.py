@@ -10,20 +10,27 @@ The rule, on the smoothed curve against the logarithm of the rate:
    ``S_0 = L_0``. An average of the past lags behind the curve; each ``S_i`` is therefore placed at
    the same average of ``log10(lr)``, ``X_i`` (the centroid of its weights), not at the current
    rate. For a curve that is linear in log-rate over the window this placement is exact, so the
-   smoothing shifts no feature of the curve to higher rates.
+   smoothing shifts no feature of the curve to higher rates. The default ``beta = 0.5`` averages
+   about three updates: enough to calm the noise, short enough to keep the sharp bend where a
+   sweep turns unstable.
 2. **The descent.** ``top`` is the median of the raw losses of the first 10% of the sweep (at
    least 5: the loss before the rate does anything), ``bottom`` the smoothed curve's minimum,
    ``depth = top - bottom``. A descent is usable when ``depth`` exceeds ``noise_multiple`` times
    its own uncertainty (from the noise ``sigma`` of one raw loss, estimated from second
-   differences up to the minimum: ``sigma * sqrt(pi / (2 n_top) + (1 - beta) / (1 + beta))``) and
+   differences: ``sigma * sqrt(pi / (2 n_top) + (1 - beta) / (1 + beta))``) and
    a ``min_drop`` share of ``|top|``; otherwise there is no suggestion, and the result says why.
+   (Four times, because the minimum of a noisy curve lies below its true floor by one to two
+   noise units: a flat, noisy curve must not pass for a descent.)
 3. **The suggestion** is the rate at which the smoothed curve, on its way down to the minimum,
-   last crosses ``top - depth_fraction * depth`` (linearly interpolated in log-rate): with the
-   default 0.5, the middle of the descent. For a descent shaped like a logistic curve in log-rate
-   this is its steepest point, but unlike the argmax of a numerical derivative it depends on the
-   whole descent rather than on two neighbouring noisy points, so it hardly moves between runs.
+   last crosses ``top - depth_fraction * depth`` (linearly interpolated in log-rate). With the
+   default 0.9 it is where the sweep has made 90% of its fall: past it a larger rate buys little
+   more descent and brings the rate at which the loss turns up close, so it sits below the
+   minimum by however wide the curve's valley is, rather than by a fixed factor such as the
+   "minimum / 10" rule. A level crossing depends on the whole descent, not on two neighbouring
+   noisy points, so it moves little between runs (unlike the argmax of a numerical derivative).
 
-Nothing here depends on how many steps the sweep took or on hand-set ``skip_start``/``skip_end``
+The defaults were chosen on the demo's two models (``rampup demo --experiment probe``) and are the
+same for both; nothing depends on the sweep's length or on hand-set ``skip_start``/``skip_end``
 margins.
 """
 
@@ -39,9 +46,9 @@ from rampup.errors import ScheduleValueError, check_real
 
 __all__ = ["LRSuggestion", "smooth", "suggest_lr"]
 
-BETA = 0.9
-DEPTH_FRACTION = 0.5
-NOISE_MULTIPLE = 3.0
+BETA = 0.5
+DEPTH_FRACTION = 0.9
+NOISE_MULTIPLE = 4.0
 MIN_DROP = 0.01
 START_SHARE = 0.1
 START_POINTS = 5
@@ -129,7 +136,7 @@ def suggest_lr(
         lrs: the rate of each update, increasing.
         losses: the raw loss of each update; reading stops at the first non-finite one.
         beta: the smoothing factor of the moving average.
-        depth_fraction: how far down the descent the suggestion sits (0.5: halfway).
+        depth_fraction: how far down the descent the suggestion sits (0.9: 90% of the fall).
         noise_multiple, min_drop: how deep a descent must be to count (in noise units, and as a
             share of the starting loss).
         stopped: the sweep ended early because the loss diverged (only changes the notes).
@@ -159,7 +166,9 @@ def suggest_lr(
     bottom_index = int(np.argmin(y))
     bottom = float(y[bottom_index])
     depth = top - bottom
-    noise = _noise(raw[:max(bottom_index + 1, first)])
+    # the noise from the part of the sweep up to the minimum, or its first half if that is longer
+    # (second differences ignore the trend; their median ignores a chaotic tail)
+    noise = _noise(raw[:max(bottom_index + 1, first, usable // 2)])
     common = {"top": top, "bottom": bottom, "noise": noise, "log_lrs": x, "smoothed": y,
               "minimum_lr": float(10 ** x[bottom_index])}
     # the uncertainty of depth: a median of `first` readings (variance ~ pi/2 sigma^2 / n) and one
@@ -176,7 +185,8 @@ def suggest_lr(
     where, index = _crossing(x, y, level, bottom_index)
     begin, _ = _crossing(x, y, top - 0.1 * depth, bottom_index)
     notes = []
-    if index == 0:
+    half = first // 2
+    if index == 0 or float(np.median(raw[:half])) - float(np.median(raw[half:first])) > 0.1 * depth:
         notes.append("the loss was already falling at the first rates: lower min_lr to see the "
                      "start of the descent")
     if bottom_index >= usable - 2 and not stopped:

@@ -242,6 +242,15 @@ def test_a_non_finite_loss_stops_at_once() -> None:
     assert "nan" in result.stop_reason
 
 
+def test_a_curve_without_descent_gets_no_suggestion() -> None:
+    values = [2.0 + 0.01 * ((7 * i) % 5) for i in range(30)]  # flat, a little noise
+    model, optimizer, loss_fn, _ = _scripted(values)
+    result = find_lr(model, optimizer, loss_fn, range(30), steps=30)
+    assert result.suggestion is None and result.reason.startswith("no usable descent")
+    with pytest.raises(RampupError, match="no suggestion"):
+        result.group_lrs()
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 BAD = [
@@ -430,7 +439,9 @@ def test_update_must_return_a_loss() -> None:
 def test_result_plot_and_dict(tmp_path: Any) -> None:
     model = make_model()
     optimizer = make_optimizer(model, "adam")
-    result = find_lr(model, optimizer, mse, make_batches(60), steps=60)
+    result = find_lr(model, optimizer, mse, make_batches(60, size=256), steps=60)
+    assert result.suggestion is not None and result.details.region is not None
+    assert result.details.region[0] < result.suggestion < result.details.region[1]
     path = result.plot(tmp_path / "lr.png")
     assert path is not None and path.stat().st_size > 5000
     data = result.to_dict()
@@ -438,5 +449,5 @@ def test_result_plot_and_dict(tmp_path: Any) -> None:
     assert "why:" in str(result)
     with pytest.raises(RampupError, match="must end in"):
         result.plot(tmp_path / "lr.txt")
-    if result.suggestion is not None:
-        assert result.group_lrs() == pytest.approx([result.suggestion, result.suggestion / 10])
+    assert result.group_lrs() == pytest.approx([result.suggestion, result.suggestion / 10])
+    assert result.group_lrs(1.0) == pytest.approx([1.0, 0.1])
