@@ -433,7 +433,8 @@ def _error(message: object) -> None:
 
 @cli.command("demo")
 @click.option("--experiment", "experiments", multiple=True,
-              help="transformer or large_batch (repeat for both; default both).")
+              help="transformer or large_batch (repeat for both; default both); probe: the range-test "
+                   "and critical-rate experiment (not run by default).")
 @click.option("--seeds", type=int, help="Seeds per variant (default: 3 transformer, 2 large_batch).")
 @click.option("--steps", type=int, help="Optimizer steps per run (large_batch: of the large-batch runs).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
@@ -488,6 +489,12 @@ def demo_command(experiments: tuple[str, ...], seeds: int | None, steps: int | N
     )
     results = run_demo(options)
     if "report" not in results:
+        return
+    for name, result in results.get("probe", {}).get("models", {}).items():
+        for line in result["verdicts"]:
+            click.echo(f"probe/{name}: {line}")
+    if not results["experiments"]:
+        click.echo(f"report: {results['report']}")
         return
     rows = []
     for name, result in results["experiments"].items():
