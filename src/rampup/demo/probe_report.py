@@ -62,15 +62,18 @@ def _grid_figure(name: str, result: dict[str, Any], path: Path) -> None:
     rates = [g["lr"] for g in grid["runs"]]
     losses = [np.nan if g["final_loss"] is None else g["final_loss"] for g in grid["runs"]]
     axes.plot(rates, losses, "o-", color="0.4", label="grid (seed 0)")
+    if grid["best_losses"]:
+        axes.plot([grid["best_lr"]] * len(grid["best_losses"]), grid["best_losses"], "s", color="0.2",
+                  markerfacecolor="none", label="grid's best rate, seeds 0 and 1")
     if grid["best_loss"] is not None:
         axes.axhspan(grid["best_loss"], grid["best_loss"] * TARGET_LOSS, color="0.85",
-                     label=f"within {TARGET_LOSS - 1:.0%} of the grid's best")
+                     label=f"within {TARGET_LOSS - 1:.0%} of the grid's best (2-seed mean)")
     for finder, (color, _) in FINDERS.items():
         data = result["finders"][finder]
-        for run in data["runs"]:
+        for seed, run in enumerate(data["runs"]):
             if run["final_loss"] is not None:
                 axes.plot([run["lr"]], [run["final_loss"]], "D", color=color, markersize=6,
-                          label=f"{finder} (median suggestion)" if run is data["runs"][0] else None)
+                          label=f"{finder} (median suggestion, each seed)" if seed == 0 else None)
     axes.set_xscale("log")
     axes.set(xlabel="peak learning rate (log scale)",
              ylabel=f"final training loss ({result['run_steps']} steps)",
@@ -103,10 +106,11 @@ def _critical_figure(name: str, result: dict[str, Any], path: Path) -> None:
     trials.set_ylim(0, 2.1)
     trials.grid(alpha=0.3)
     for key, label in (("usual", "usual warmup from 0"), ("from_critical", "half warmup from critical")):
-        run = critical.get(key)
-        if run:
+        for seed, run in enumerate(critical.get(key) or []):
             values = [np.nan if v is None else v for v in run["train_loss"]]
-            curves.plot(values, label=f"{label}: {_fmt(run['final_loss'], '.3f')}", linewidth=1)
+            curves.plot(values, label=f"{label}, seed {seed}: {_fmt(run['final_loss'], '.3f')}",
+                        linewidth=1, color="C0" if key == "usual" else "C3",
+                        linestyle="-" if seed == 0 else "--")
     curves.set_yscale("log")
     curves.set(xlabel="optimizer step", ylabel="training loss (log)",
                title=f"peak {critical['peak']:.3g}")
@@ -115,6 +119,19 @@ def _critical_figure(name: str, result: dict[str, Any], path: Path) -> None:
     figure.suptitle(f"{name}: critical rate and warmup from it", fontsize=10)
     figure.tight_layout()
     figure.savefig(path)
+
+
+def _best_line(grid: dict[str, Any]) -> str:
+    line = (f"Grid's best rate (by seed 0): {_fmt(grid['best_lr'])}; its loss over seeds 0 and 1: "
+            f"{', '.join(_fmt(v, '.3f') for v in grid['best_losses'])}, mean "
+            f"{_fmt(grid['best_loss'], '.3f')}")
+    if grid["best_at_edge"]:
+        line += " (at the edge of the grid)"
+    line += "."
+    if grid["beaten_by"]:
+        line += (f" Seed-0 runs at the median suggestion of {', '.join(grid['beaten_by'])} beat the "
+                 "grid's best seed-0 run.")
+    return line
 
 
 def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> Path:
@@ -133,8 +150,9 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
         "`suggestion()`). Then short training runs (linear warmup over 10% of the run, then cosine to "
         f"10%) over a grid of {sizes['grid_points']} peak rates spanning two decades around rampup's "
         "median suggestion, and at each finder's median suggestion. Losses are final training losses "
-        "(mean of the last 10 updates); rampup's and torch-lr-finder's suggestions are trained with "
-        "two seeds.", "",
+        "(mean of the last 10 updates); rampup's and torch-lr-finder's suggestions and the grid's best "
+        "rate are trained with two seeds (the initial weights and data order change with the seed) "
+        "and compared by their means; Lightning's suggestion and the rest of the grid with one.", "",
         f"Targets: coefficient of variation of the suggestions <= {TARGET_CV} and no higher than "
         f"torch-lr-finder's; training at the median suggestion within {TARGET_LOSS - 1:.0%} of the "
         "grid's best loss and no worse than at torch-lr-finder's (within seed noise).", "",
@@ -156,8 +174,7 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
         grid = result["grid"]
         lines += ["", "Grid (seed 0): " + ", ".join(
             f"{g['lr']:.3g} -> {_fmt(g['final_loss'], '.3f')}" for g in grid["runs"]),
-            "", f"Grid's best: {_fmt(grid['best_lr'])} with loss {_fmt(grid['best_loss'], '.3f')}"
-            + (" (at the edge of the grid)" if grid["best_at_edge"] else "") + ".", ""]
+            "", _best_line(grid), ""]
         critical = result["critical"]
         lines += [f"Critical rate: {_fmt(critical['rate'])} ({len(critical['trials'])} trials of "
                   f"{critical['updates']} updates). {critical['reason']}.", ""]
