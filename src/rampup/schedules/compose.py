@@ -253,24 +253,36 @@ def clamp(schedule: Schedule, minimum: float = 0.0, maximum: float | None = None
 
 def with_warmup(
     main: Schedule,
-    warmup_steps: int,
+    warmup_steps: int | Warmup,
     *,
     curve: str = "linear",
     start: float | None = None,
     endpoints: str = "end",
     clock: str = "relative",
 ) -> Schedule:
-    """A warmup of ``warmup_steps`` updates in front of ``main``.
+    """A warmup in front of ``main``: ``warmup_steps`` updates of a :class:`Warmup` with
+    ``curve``, ``start`` and ``endpoints``, or a ``Warmup`` given whole (then leave those three as
+    they are).
 
     ``clock="relative"`` (default, as transformers does): ``main`` starts its own step 0 when
     warmup ends, so its whole length follows the warmup. ``clock="absolute"``: ``main`` runs on the
-    global step and warmup replaces its first ``warmup_steps`` updates. With 0 warmup steps this
+    global step and warmup replaces its first ``warmup.steps`` updates. With 0 warmup steps this
     returns ``main`` itself.
     """
     if not isinstance(main, Schedule):
         raise ScheduleTypeError(f"main must be a rampup schedule, got {show(main)}")
-    steps = check_int("warmup_steps", warmup_steps)
-    if steps == 0:
+    if isinstance(warmup_steps, Warmup):
+        if (curve, start, endpoints) != ("linear", None, "end"):
+            raise ScheduleTypeError(
+                "curve, start and endpoints describe a warmup given by its length; this one is a "
+                f"Warmup already ({warmup_steps.label()})"
+            )
+        warm = warmup_steps
+    else:
+        steps = check_int("warmup_steps", warmup_steps)
+        if steps == 0:
+            return main
+        warm = Warmup(steps=steps, curve=curve, start=start, endpoints=endpoints)
+    if warm.steps == 0:
         return main
-    warm = Warmup(steps=steps, curve=curve, start=start, endpoints=endpoints)
-    return Join(phases=(warm, main), boundaries=(steps,), clock=clock)
+    return Join(phases=(warm, main), boundaries=(warm.steps,), clock=clock)
