@@ -24,6 +24,7 @@ from rampup.errors import (
     show,
 )
 from rampup.schedules.base import Schedule, check_tree, set_fields
+from rampup.schedules.decay import Constant
 from rampup.schedules.warmup import Warmup
 
 
@@ -112,6 +113,15 @@ class Join(Schedule):
             return None
         return start + last if self.clock == "relative" else max(start, last)
 
+    @property
+    def length(self) -> int | None:
+        """Where the last phase ends (it runs from the last boundary on)."""
+        last = self.phases[-1].length
+        start = self.boundaries[-1] if self.boundaries else 0
+        if last is None:
+            return None
+        return start + last if self.clock == "relative" else max(start, last)
+
     def upper_bound(self) -> float:
         return max(phase.upper_bound() for phase in self.phases)
 
@@ -172,6 +182,17 @@ class Multiply(Schedule):
             return None
         return max(h for h in horizons if h is not None)
 
+    @property
+    def length(self) -> int | None:
+        """The longest factor's length; constant factors (a fixed scale) plan nothing, and a
+        product of constants is planned as a :class:`Constant` of its value."""
+        changing = [f.length for f in self.factors if f.horizon != 0]
+        if not changing:
+            return Constant(self(0)).length
+        if any(n is None for n in changing):
+            return None
+        return max(n for n in changing if n is not None)
+
     def upper_bound(self) -> float:
         bound = 1.0
         for factor in self.factors:
@@ -215,6 +236,10 @@ class Clamp(Schedule):
     @property
     def horizon(self) -> int | None:
         return self.schedule.horizon
+
+    @property
+    def length(self) -> int | None:
+        return self.schedule.length
 
     def upper_bound(self) -> float:
         bound = max(self.schedule.upper_bound(), self.minimum)

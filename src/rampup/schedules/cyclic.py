@@ -181,6 +181,10 @@ class SGDR(Schedule):
             return None
         return self._start(self.max_cycles)
 
+    @property
+    def length(self) -> int | None:
+        return self.horizon
+
     def label(self) -> str:
         return (
             f"SGDR cosine restarts, period {self.period_steps} x{self.period_mult:g}, "
@@ -295,6 +299,10 @@ class OneCycle(Schedule):
     @property
     def horizon(self) -> int:
         # The final value is reached at step steps - 1; the run it was sized for is steps updates.
+        return self.steps
+
+    @property
+    def length(self) -> int:
         return self.steps
 
     def upper_bound(self) -> float:
