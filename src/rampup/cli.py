@@ -36,7 +36,7 @@ import click
 
 from rampup import __version__
 from rampup._files import Outputs, OutputWriteError, check_target
-from rampup.config import load, to_json, to_yaml
+from rampup.config import MAX_CONFIG_BYTES, load, to_json, to_yaml
 from rampup.durations import linear_scaling, resolve_duration, sqrt_scaling, training_steps
 from rampup.errors import MissingDependencyError, OptionError, RampupError, RampupWarning
 from rampup.names import REGISTRY
@@ -49,8 +49,6 @@ MAX_STEPS = 2**62
 #: longer table is a job for the Python API: ``schedule(numpy.arange(n))``).
 DEFAULT_MAX_ROWS = 1_000_000
 MAX_ROWS = 100_000_000
-#: The largest schedule file --config reads.
-MAX_CONFIG_BYTES = 1 << 20
 #: Rows above which ``table`` prints plain text even in a terminal (rich needs them all at once).
 RICH_ROWS = 1000
 _MESSAGE_LIMIT = 600
@@ -471,7 +469,7 @@ def cli() -> None:
 @click.argument("name", required=False)
 @_schedule_options
 @click.option("-o", "--output", help="Write a figure (.png, .svg or .pdf) instead of a text plot.")
-@click.option("--state", "state_path", type=click.Path(dir_okay=False),
+@click.option("--state", "state_path", metavar="FILE",
               help="A Scheduler state (or a checkpoint holding one) saved with torch.save: draw "
               "what ran and what is planned, with the changes marked.")
 def plot_command(name: str | None, output: str | None, state_path: str | None = None,
@@ -523,12 +521,12 @@ def _plot_state(path: str, name: str | None, output: str | None, options: dict[s
         _fail(f"--state draws the saved plan: it takes no {', '.join((['NAME'] if name else []) + given)}")
     outputs = Outputs()
     target = _image_path(output) if output else None
-    if not os.path.isfile(path):
+    if "\0" in path or not os.path.isfile(path):
         _fail(f"--state {_short(path, 200)!r} is not a file")
     with _checked(f"--state {_short(path, 200)}", evaluating=True):
         drawn = history(load_state(path))
     if target is not None:
-        outputs.add(target[0], render_history(drawn, target[1]))
+        outputs.add(target[0], render_history(drawn, target[1]), "-o/--output")
         _commit(outputs)
         click.echo(f"wrote {output}")
         return

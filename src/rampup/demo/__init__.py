@@ -74,15 +74,26 @@ def _device(choice: str) -> Any:
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        return torch.device("cuda", _environment_int("LOCAL_RANK", 0))
     return torch.device(choice)
+
+
+def _environment_int(name: str, default: int) -> int:
+    """An integer set by torchrun (LOCAL_RANK, WORLD_SIZE), or ``default`` when unset."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise OptionError(f"the environment variable {name} must be an integer, got {text[:40]!r}") from None
 
 
 def _start_processes(device: Any) -> bool:
     """Join the torchrun process group if launched by torchrun; True if this call started it."""
     import torch.distributed as dist
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    if _environment_int("WORLD_SIZE", 1) <= 1 or dist.is_initialized():
         return False
     if device.type == "cuda":
         import torch
