@@ -219,8 +219,8 @@ def lightning_sweep(setup: Setup, seed: int, sizes: ProbeSizes, folder: Path) ->
 # -- training runs -----------------------------------------------------------------------------
 
 def _schedule(warmup_fraction: float, start: float = 0.0,
-              warmup_scale: float = 1.0) -> Callable[[Variant, int, int], Schedule]:
-    def build(variant: Variant, total: int, per_epoch: int) -> Schedule:
+              warmup_scale: float = 1.0) -> Callable[[int, int], Schedule]:
+    def build(total: int, per_epoch: int) -> Schedule:
         steps = max(1, round(warmup_fraction * total * warmup_scale))
         return with_warmup(Cosine(steps=total - steps, min_lr_ratio=0.1), steps, start=start)
 
@@ -231,11 +231,10 @@ def train_at(setup: Setup, lr: float, seed: int, steps: int, *, start: float = 0
              warmup_scale: float = 1.0) -> dict[str, Any]:
     """A short run at peak rate ``lr``: 10% linear warmup (from ``start``; ``warmup_scale`` times
     as long), then cosine to 10%. Returns the final training loss and the run's trace."""
-    variant = Variant("probe", "", setup.batch_size, lr, lambda total, per_epoch: Cosine(steps=total))
+    variant = Variant("probe", "", setup.batch_size, lr, _schedule(0.1, start, warmup_scale))
     sizes = Sizes(steps=steps, seeds=1, eval_every=steps, extra=setup.sizes.extra)
     began = time.perf_counter()
-    record: RunRecord = train(setup.experiment, variant, _schedule(0.1, start, warmup_scale), setup.data,
-                              sizes, seed, setup.device)
+    record: RunRecord = train(setup.experiment, variant, setup.data, sizes, seed, setup.device)
     tail = record.train_loss[-TAIL:]
     final = None if record.diverged else statistics.fmean(tail)
     return {"lr": lr, "seed": seed, "final_loss": final, "diverged": record.diverged,

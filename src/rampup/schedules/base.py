@@ -356,7 +356,19 @@ class Schedule:
     # -- description ------------------------------------------------------------------------
     @property
     def horizon(self) -> int | None:
-        """First step from which the value never changes, or None if it keeps changing."""
+        """A step from which the value never changes (None if it keeps changing): the
+        :attr:`length` of a shape that has one (whose last value may come a step before it, where
+        its endpoints put it there), the last change of one that does not (a last milestone)."""
+        return None
+
+    @property
+    def length(self) -> int | None:
+        """The run this schedule is planned for, in steps: where it is meant to end, or None for
+        a schedule that goes on by design (a plateau at the peak, a step decay, a cycle).
+
+        Shapes sized by a step count have that count; combinators derive theirs from their parts.
+        A scheduler warns when it steps past it and ``extend``/``keep_fraction`` rescale it.
+        """
         return None
 
     def label(self) -> str:

@@ -53,6 +53,12 @@ class Constant(Schedule):
     def horizon(self) -> int:
         return 0
 
+    @property
+    def length(self) -> int | None:
+        # At the peak, a plateau that goes on (constant_with_warmup, an open-ended wsd); any other
+        # level is where a plan ends (the floor held after a decay).
+        return None if self.value == 1.0 else 0
+
     def upper_bound(self) -> float:
         return self.value
 
@@ -85,6 +91,10 @@ class Linear(Schedule):
 
     @property
     def horizon(self) -> int:
+        return self.steps
+
+    @property
+    def length(self) -> int:
         return self.steps
 
     def label(self) -> str:
@@ -122,6 +132,10 @@ class Cosine(Schedule):
     def horizon(self) -> int:
         return self.steps
 
+    @property
+    def length(self) -> int:
+        return self.steps
+
     def label(self) -> str:
         extra = "" if self.cycles == 0.5 else f", {self.cycles:g} cycles"
         return f"cosine decay 1 -> {self.min_lr_ratio:g} over {self.steps} steps{extra}"
@@ -154,6 +168,10 @@ class CosineRestarts(Schedule):
 
     @property
     def horizon(self) -> int:
+        return self.steps
+
+    @property
+    def length(self) -> int:
         return self.steps
 
     def label(self) -> str:
@@ -208,6 +226,10 @@ class Polynomial(Schedule):
     def horizon(self) -> int:
         return self.steps
 
+    @property
+    def length(self) -> int:
+        return self.steps
+
     def label(self) -> str:
         end = (
             f"{self.lr_end / self.peak_lr:g}"
@@ -239,6 +261,10 @@ class SqrtDecay(Schedule):
 
     @property
     def horizon(self) -> int:
+        return self.steps
+
+    @property
+    def length(self) -> int:
         return self.steps
 
     def label(self) -> str:
