@@ -9,14 +9,13 @@ num_training_steps`` is an error. (The signatures mirror transformers' on purpos
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int, check_real, closest
-from rampup.names import schedule as named_schedule
+from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int
+from rampup.hf import METRIC_DRIVEN, TRANSLATIONS, from_transformers
 from rampup.torch.greedy import GreedyLR
 from rampup.torch.groups import check_optimizer
 from rampup.torch.scheduler import Scheduler
@@ -54,10 +53,13 @@ def _build(
     optimizer: Optimizer,
     name: str,
     last_epoch: int,
-    num_warmup_steps: int = 0,
+    num_warmup_steps: int | None = None,
     num_training_steps: int | None = None,
     **options: Any,
 ) -> Scheduler:
+    """A Scheduler for transformers' ``name``: the schedule from :func:`rampup.hf.from_transformers`
+    (which makes transformers' checks), resumed at ``last_epoch`` as transformers' ``LambdaLR``
+    resumes."""
     check_optimizer(optimizer)
     resume_from = check_int("last_epoch", last_epoch, minimum=-1)
     if resume_from >= 0:
@@ -68,8 +70,12 @@ def _build(
                     "with last_epoch >= 0; load the optimizer state first, or better, load the "
                     "scheduler's state_dict"
                 )
-    warmup = None if name == "constant" else num_warmup_steps
-    schedule = named_schedule(name, warmup_steps=warmup, total_steps=num_training_steps, **options)
+    translation = TRANSLATIONS.get(name) if isinstance(name, str) else None
+    if translation is not None and "peak_lr" in translation.options:
+        # transformers reads lr_end and min_lr against the optimizer's default rate.
+        options["peak_lr"] = float(optimizer.defaults["lr"])
+    schedule = from_transformers(name, num_warmup_steps=num_warmup_steps,
+                                 num_training_steps=num_training_steps, **options)
     scheduler = Scheduler(optimizer, schedule)
     if resume_from >= 0:
         scheduler.step(resume_from + 1)
@@ -139,12 +145,8 @@ def get_polynomial_decay_schedule_with_warmup(
     last_epoch: int = -1,
 ) -> Scheduler:
     """Linear warmup from 0, then polynomial decay to ``lr_end`` (read against the default lr)."""
-    peak = check_optimizer(optimizer).defaults["lr"]
-    lr_end = check_real("lr_end", lr_end, low=0.0)
-    if not peak > lr_end:
-        raise ScheduleValueError(f"lr_end ({lr_end}) must be smaller than initial lr ({peak})")
     return _build(optimizer, "polynomial", last_epoch, num_warmup_steps, num_training_steps,
-                  lr_end=lr_end, power=power, peak_lr=float(peak))
+                  lr_end=lr_end, power=power)
 
 
 def get_inverse_sqrt_schedule(
@@ -152,16 +154,6 @@ def get_inverse_sqrt_schedule(
 ) -> Scheduler:
     """Linear warmup from 0, then ``1 / sqrt((t + timescale) / timescale)`` after warmup."""
     return _build(optimizer, "inverse_sqrt", last_epoch, num_warmup_steps, timescale=timescale)
-
-
-def _check_min_lr(min_lr: float | None, min_lr_rate: float | None) -> None:
-    """transformers' rule for its min-lr cosines: exactly one of the two, with its messages."""
-    if min_lr is not None and min_lr_rate is not None:
-        raise ScheduleValueError("Only one of min_lr or min_lr_rate should be set")
-    if min_lr is None and min_lr_rate is None:
-        raise ScheduleValueError(
-            "One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`"
-        )
 
 
 def get_cosine_with_min_lr_schedule_with_warmup(
@@ -174,10 +166,8 @@ def get_cosine_with_min_lr_schedule_with_warmup(
     min_lr_rate: float | None = None,
 ) -> Scheduler:
     """Linear warmup from 0, then cosine decay to ``min_lr`` (or ``min_lr_rate`` of the peak)."""
-    _check_min_lr(min_lr, min_lr_rate)
     return _build(optimizer, "cosine_with_min_lr", last_epoch, num_warmup_steps, num_training_steps,
-                  num_cycles=num_cycles, min_lr=min_lr, min_lr_rate=min_lr_rate,
-                  peak_lr=float(check_optimizer(optimizer).defaults["lr"]))
+                  num_cycles=num_cycles, min_lr=min_lr, min_lr_rate=min_lr_rate)
 
 
 def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
@@ -191,11 +181,9 @@ def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
     warmup_lr_rate: float | None = None,
 ) -> Scheduler:
     """Warmup whose first step is nonzero, then cosine decay to ``min_lr``/``min_lr_rate``."""
-    _check_min_lr(min_lr, min_lr_rate)
     return _build(optimizer, "cosine_warmup_with_min_lr", last_epoch, num_warmup_steps,
                   num_training_steps, num_cycles=num_cycles, min_lr=min_lr,
-                  min_lr_rate=min_lr_rate, warmup_lr_rate=warmup_lr_rate,
-                  peak_lr=float(check_optimizer(optimizer).defaults["lr"]))
+                  min_lr_rate=min_lr_rate, warmup_lr_rate=warmup_lr_rate)
 
 
 def get_wsd_schedule(
@@ -210,16 +198,9 @@ def get_wsd_schedule(
     num_cycles: float = 0.5,
     last_epoch: int = -1,
 ) -> Scheduler:
-    """Warmup, a stable phase at the peak, then a decay to ``min_lr_ratio`` of the peak."""
-    if num_training_steps is None and num_stable_steps is None:
-        raise ScheduleValueError("Either num_training_steps or num_stable_steps must be specified.")
-    if num_training_steps is not None and num_stable_steps is not None:
-        warnings.warn(
-            "Both num_training_steps and num_stable_steps are specified. num_stable_steps will be used.",
-            stacklevel=2,
-        )
-    return _build(optimizer, "warmup_stable_decay", last_epoch, num_warmup_steps,
-                  num_training_steps if num_stable_steps is None else None,
+    """Warmup, a stable phase at the peak, then a decay to ``min_lr_ratio`` of the peak
+    (``num_stable_steps`` when given, else what ``num_training_steps`` leaves)."""
+    return _build(optimizer, "warmup_stable_decay", last_epoch, num_warmup_steps, num_training_steps,
                   num_decay_steps=num_decay_steps, num_stable_steps=num_stable_steps,
                   warmup_type=warmup_type, decay_type=decay_type, min_lr_ratio=min_lr_ratio,
                   num_cycles=num_cycles)
@@ -253,29 +234,20 @@ def get_scheduler(
     num_training_steps: int | None = None,
     scheduler_specific_kwargs: dict[str, Any] | None = None,
 ) -> Any:
-    """Any of transformers' schedulers by name, with transformers' arguments and numbers."""
-    key = getattr(name, "value", name)
-    if not isinstance(key, str) or key not in TYPE_TO_SCHEDULER_FUNCTION:
-        raise ScheduleValueError(
-            f"{key!r} is not a valid SchedulerType, please select one of "
-            f"{list(TYPE_TO_SCHEDULER_FUNCTION)}.{closest(str(key), TYPE_TO_SCHEDULER_FUNCTION)}"
-        )
-    function = TYPE_TO_SCHEDULER_FUNCTION[key]
-    if key == "constant":
-        return function(optimizer)
+    """Any of transformers' schedulers by name, with transformers' arguments and numbers.
+
+    Which arguments a name needs or ignores, and every check on them, are
+    :func:`rampup.hf.from_transformers`'s; the metric-driven names build their schedulers here.
+    """
+    key = getattr(name, "value", name)  # a SchedulerType
     kwargs = dict(scheduler_specific_kwargs or {})
-    if key in ("reduce_lr_on_plateau", "greedy"):
-        return function(optimizer, **kwargs)
-    if num_warmup_steps is None:
-        raise ScheduleValueError(f"{key} requires `num_warmup_steps`, please provide that argument.")
-    if key == "constant_with_warmup":
-        return function(optimizer, num_warmup_steps=num_warmup_steps)
-    if key == "inverse_sqrt":
-        return function(optimizer, num_warmup_steps=num_warmup_steps, **kwargs)
-    if key == "warmup_stable_decay":
-        return function(optimizer, num_warmup_steps=num_warmup_steps,
-                        num_training_steps=num_training_steps, **kwargs)
-    if num_training_steps is None:
-        raise ScheduleValueError(f"{key} requires `num_training_steps`, please provide that argument.")
-    return function(optimizer, num_warmup_steps=num_warmup_steps,
-                    num_training_steps=num_training_steps, **kwargs)
+    if key in METRIC_DRIVEN:
+        return TYPE_TO_SCHEDULER_FUNCTION[key](optimizer, **kwargs)
+    if "peak_lr" in kwargs:
+        raise ScheduleTypeError(
+            f"{key} got unexpected option 'peak_lr': the peak is the optimizer's lr, as transformers reads it"
+        )
+    translation = TRANSLATIONS.get(key) if isinstance(key, str) else None
+    if translation is not None and not translation.options:
+        kwargs = {}  # transformers passes no scheduler_specific_kwargs to constant(_with_warmup)
+    return _build(optimizer, key, -1, num_warmup_steps, num_training_steps, **kwargs)
