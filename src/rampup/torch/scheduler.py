@@ -17,11 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from torch.optim import Optimizer
 
 from rampup.clock import Clock, as_clock, check_signals
 from rampup.config import config_differences, from_dict
 from rampup.errors import (
+    MAX_STEP,
     RampupWarning,
     ScheduleTypeError,
     ScheduleValueError,
@@ -30,7 +32,7 @@ from rampup.errors import (
     warn_once,
 )
 from rampup.plan import Plan, planned_end
-from rampup.schedules import Schedule
+from rampup.schedules import SHAPES, Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
 from rampup.torch.base import RampupLRScheduler, new_warn_key
@@ -55,22 +57,42 @@ _REQUIRED_KEYS = ("format", "step", "base_lrs", "schedules")
 _OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams", "clock", "warp", "changes")
 
 
-def _update_counter(scheduler: Scheduler) -> Any:
-    """A step hook that counts optimizer updates for ``scheduler`` without keeping it alive.
+# The per-step path reads the shared schedule from a table of precomputed steps: up to this many
+# at once (a table of 1024 floats costs about as much as 30 single evaluations to fill), starting
+# with _TABLE_FIRST and doubling, so a short run computes little ahead.
+_TABLE_MOST = 1024
+_TABLE_FIRST = 64
+# A table is refilled when the run has walked off its end (a jump further away, e.g. on a token
+# clock, evaluates that one step instead).
+_TABLE_NEAR = 64
 
-    ``step()`` compares the count with the last one it saw to tell a skipped update (GradScaler
-    found inf/NaN and did not call ``optimizer.step()``) from a real one. A post-step hook adds no
+
+def _update_counter(counter: list[int]) -> Any:
+    """A step hook that counts optimizer updates in ``counter[0]`` (it holds no scheduler).
+
+    ``step()`` reads the count and sets it back to 0, to tell a skipped update (GradScaler found
+    inf/NaN and did not call ``optimizer.step()``) from a real one. A post-step hook adds no
     graph break or recompilation to a compiled training step, unlike torch's own schedulers,
     which replace ``optimizer.step`` with a wrapper.
     """
-    reference = weakref.ref(scheduler)
 
     def count(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        owner = reference()
-        if owner is not None:
-            owner._updates += 1
+        counter[0] += 1
 
     return count
+
+
+def _tabulable(schedule: Schedule) -> bool:
+    """Whether every part of ``schedule`` is one of rampup's shapes, whose numpy path gives the
+    per-step path's bits at every step (the core's property suite checks it); a schedule class
+    from elsewhere is evaluated one step at a time."""
+    parts = [schedule]
+    while parts:
+        part = parts.pop()
+        if SHAPES.get(part.shape) is not type(part):
+            return False
+        parts.extend(part.children())
+    return True
 
 
 class Scheduler(ReplanMixin, RampupLRScheduler):
@@ -125,8 +147,7 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
     STATE_FORMAT = STATE_FORMAT
     # Rebuilt when a scheduler is unpickled or deep-copied, not saved with it: a hook on the
     # optimizer, its handle and finalizer, and a bound method.
-    _transient = ("_count_update", "_hook", "_detach", "_evaluate")
-    _multipliers: float | list[float]
+    _transient = ("_count_update", "_hook", "_detach", "_evaluate", "_table", "_table_next")
 
     def __init__(
         self,
@@ -166,17 +187,17 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
         if tensor_lr:
             to_tensor_lrs(self.optimizer)
         self.base_lrs = initial_lrs(self.optimizer)
+        self._tensor_groups = has_tensor_rates(self.optimizer)
         self.last_epoch = 0
         self._step_count = 1
         self.skipped_steps = 0
-        self._updates = self._updates_seen = 0
+        self._updates = [0]  # optimizer updates since the last step(), counted by a hook
         self._warned_too_often = False
         self._attach_counter()
         self._warn_key = new_warn_key()
         self._plan = Plan(schedules, self._total_steps)
         self._refresh()
         self._clock.start()
-        self._tensor_groups = has_tensor_rates(self.optimizer)
         self._apply(0)
 
     def _refresh(self) -> None:
@@ -190,6 +211,27 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
         self._last_changing_step = sys.maxsize if plan.end_time is None else plan.end_time
         # The default path (update clock, no change) never touches the clock or the warp.
         self._clocked = not self._clock.counts_updates or plan.changed
+        # step()'s inlined path: one shared schedule, float rates, nothing else scheduled.
+        self._fast = not self._clocked and self._shared and not self._tensor_groups and not self._hyperparams
+        self._tabulate = self._shared and _tabulable(current[0])
+        self._forget_table()
+
+    def _forget_table(self) -> None:
+        """Drop the precomputed steps (the plan changed, or the scheduler was copied)."""
+        # (first step, number of steps, their multipliers): one attribute for the per-step path
+        self._table: tuple[int, int, list[float]] = (0, 0, [])
+        self._table_next = 0  # where the next table would start
+
+    @property
+    def _step_count(self) -> int:  # type: ignore[override]
+        """How many times ``step()`` moved the scheduler, plus one (torch's count), kept as an
+        offset from ``last_epoch``, which moves with it on every update: the per-step path then
+        updates one counter. A jump to an ``epoch`` keeps the count."""
+        return self.last_epoch + self._step_offset
+
+    @_step_count.setter
+    def _step_count(self, value: int) -> None:
+        self._step_offset = value - self.last_epoch
 
     def _attach_counter(self) -> None:
         """Count this optimizer's updates with a post-step hook, removed when the scheduler dies."""
@@ -198,7 +240,7 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
             # Unpickling a cycle can hand us the optimizer before its own __setstate__ ran; that
             # method keeps a hook table that is already there.
             hooks["_optimizer_step_post_hooks"] = OrderedDict()
-        self._count_update = _update_counter(self)
+        self._count_update = _update_counter(self._updates)
         self._hook = self.optimizer.register_step_post_hook(self._count_update)
         self._detach = weakref.finalize(self, self._hook.remove)
         self._detach.atexit = False
@@ -210,6 +252,7 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
         updates and count every step as skipped.
         """
         self._evaluate = self._current[0]._eval
+        self._forget_table()
         self._warn_key = new_warn_key()
         self._attach_counter()
 
@@ -220,21 +263,51 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
         ``signals`` describe the update for clocks that use them (see :data:`rampup.clock.SIGNALS`),
         e.g. ``step(tokens=n)`` on a token clock; the default clock needs none and ignores them.
         """
-        if signals or self._clocked:
-            self._step_clocked(epoch, signals)
+        if signals or epoch is not None or not self._fast:
+            if signals or self._clocked:
+                self._step_clocked(epoch, signals)
+            else:
+                self._step_counted(epoch)
             return
+        updates = self._updates
+        if not updates[0]:  # optimizer.step() did not run since the last call
+            self._step_counted(None)
+            return
+        # The common case, inlined (_step_counted and _apply do the same in general): one more
+        # update, its multiplier from the table of precomputed steps, one float write per group.
+        groups, bases = self.optimizer.param_groups, self.base_lrs
+        if len(groups) != len(bases):
+            self._groups_changed()
+        updates[0] = 0
+        step = self.last_epoch = self.last_epoch + 1  # (and so _step_count)
+        start, size, table = self._table
+        index = step - start
+        if 0 <= index < size:
+            multiplier = table[index]  # tables stop at the planned end: never past it
+        else:
+            multiplier = self._multiplier(step)
+            if step > self._last_changing_step:
+                self._warn_past_end(4)
+        # (zip's strict=True would do the length check above, but its keyword takes a slow call)
+        for group, base in zip(groups, bases):  # noqa: B905 (checked above, without the keyword)
+            group["lr"] = base * multiplier  # float rates only here (groups.write_rate otherwise)
+
+    def _step_counted(self, epoch: int | None) -> None:
+        """``step()`` on the update count: a skipped update, a jump to ``epoch``, tensor rates or
+        scheduled hyper-parameters."""
         if epoch is None:
-            if self._updates == self._updates_seen:  # optimizer.step() did not run since last call
+            if not self._updates[0]:  # optimizer.step() did not run
                 self.skipped_steps += 1
-                self._warn_if_stepping_too_often()
+                self._warn_if_stepping_too_often(5)
                 if self.on_skipped_step == "hold":
                     return
-            self._updates_seen = self._updates
-            self.last_epoch += 1
-            self._step_count += 1
+            self._updates[0] = 0
+            self.last_epoch += 1  # (and so _step_count)
         else:
+            count = self._step_count
             self.last_epoch = check_int("epoch", epoch)
-        self._apply(self.last_epoch)
+            self._step_count = count
+        self._apply(self.last_epoch, 6)
 
     def _step_clocked(self, epoch: int | None, signals: dict[str, Any]) -> None:
         """``step()`` with a clock other than the update count, a warp or a changed plan."""
@@ -246,9 +319,11 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
                     f"epoch: this scheduler counts {clock.unit}, not updates; it cannot jump to an "
                     "update number"
                 )
+            count = self._step_count
             self.last_epoch = check_int("epoch", epoch)
+            self._step_count = count
         else:
-            skipped = self._updates == self._updates_seen
+            skipped = not self._updates[0]
             if skipped and self.on_skipped_step == "hold":
                 self.skipped_steps += 1
                 self._warn_if_stepping_too_often(5)
@@ -258,19 +333,20 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
             if skipped:
                 self.skipped_steps += 1
                 self._warn_if_stepping_too_often(5)
-            self._updates_seen = self._updates
-            self.last_epoch += 1
-            self._step_count += 1
+            self._updates[0] = 0
+            self.last_epoch += 1  # (and so _step_count)
         self._apply(self._plan.warp.time(self.position), 6)
 
     def _apply(self, step: int, stacklevel: int = 5) -> None:
-        # The hot path: one schedule evaluation (no validation: the step is our own count) and one
-        # assignment per group. Which groups hold tensor rates is known from attach time.
-        # ``step`` is schedule time: the update count unless a clock or a warp says otherwise.
+        # Every write of the rates: one schedule evaluation (no validation: the step is our own
+        # count) and one assignment per group; step() inlines the common case. Which groups hold
+        # tensor rates is known from attach time. ``step`` is schedule time: the update count
+        # unless a clock or a warp says otherwise.
         groups = self.optimizer.param_groups
+        if len(groups) != len(self.base_lrs):
+            self._groups_changed()
         if self._shared:
-            multiplier = self._evaluate(step, SCALAR)
-            self._multipliers = multiplier
+            multiplier = self._multiplier(step)
             if self._tensor_groups:
                 for group, base in zip(groups, self.base_lrs, strict=True):
                     write_rate(group, base * multiplier)
@@ -279,13 +355,56 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
                     group["lr"] = base * multiplier
         else:
             multipliers = [schedule._eval(step, SCALAR) for schedule in self._current]
-            self._multipliers = multipliers
             for group, base, multiplier in zip(groups, self.base_lrs, multipliers, strict=True):
                 write_rate(group, base * multiplier)
         if step > self._last_changing_step:
             self._warn_past_end(stacklevel)
         if self._hyperparams:
             _hyper.write_hyperparams(self.optimizer, self._hyperparams, step)
+
+    def _groups_changed(self) -> None:
+        groups = len(self.optimizer.param_groups)
+        raise ScheduleValueError(
+            f"the optimizer has {groups} parameter groups, but this scheduler was attached to "
+            f"{len(self.base_lrs)}: after add_param_group, build a new Scheduler (a group's peak "
+            "rate is read when the scheduler is attached)"
+        )
+
+    def _multiplier(self, step: int) -> float:
+        """The shared schedule at schedule time ``step``, from the table of precomputed steps.
+
+        The table holds the next steps computed at once by the schedule's numpy path, which gives
+        the per-step path's bits at every step; it is refilled when the run walks off its end,
+        and a step far from it is evaluated alone.
+        """
+        start, size, table = self._table
+        if 0 <= step - start < size:
+            return table[step - start]
+        if self._tabulate and 0 <= step - self._table_next < _TABLE_NEAR and self._fill(step):
+            return self._table[2][0]
+        self._table_next = step + 1
+        return float(self._evaluate(step, SCALAR))
+
+    def _fill(self, step: int) -> bool:
+        """Precompute the shared schedule from ``step`` on; False (and no more tables for this
+        plan) if the numpy path fails or gives a value that is not finite there, which the
+        per-step path then meets (and reports) at its own step."""
+        size = min(_TABLE_MOST, 2 * self._table[1] or _TABLE_FIRST, MAX_STEP - step + 1)
+        if step <= self._last_changing_step:
+            # Stop at the planned end: the step past it is then never read from a table, and
+            # step() warns about it there.
+            size = min(size, self._last_changing_step - step + 1)
+        try:
+            with np.errstate(all="ignore"):
+                values = self._current[0](np.arange(step, step + size, dtype=np.int64))
+        except (ArithmeticError, ValueError, TypeError, RecursionError):
+            values = None
+        if values is None or not np.isfinite(values).all():
+            self._tabulate = False
+            return False
+        self._table = (step, size, values.tolist())
+        self._table_next = step + size
+        return True
 
     def _warn_past_end(self, stacklevel: int) -> None:
         warn_once(
@@ -298,11 +417,15 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
 
     @property
     def _last_lr(self) -> list[float]:  # type: ignore[override]
-        """The rates written by the last step, computed as they were written."""
-        multipliers = self._multipliers
-        if isinstance(multipliers, list):
-            return [base * m for base, m in zip(self.base_lrs, multipliers, strict=True)]
-        return [base * multipliers for base in self.base_lrs]
+        """The rates written by the last step, computed again as they were written: every write
+        is ``base * schedule(warp.time(position))`` for the plan in force (nothing else moves the
+        position), so the per-step path does not have to keep the multiplier it used."""
+        time = self._plan.warp.time(self.position)
+        if self._shared:
+            multiplier = self._multiplier(time)
+            return [base * multiplier for base in self.base_lrs]
+        return [base * schedule._eval(time, SCALAR)
+                for base, schedule in zip(self.base_lrs, self._current, strict=True)]
 
     def _warn_if_stepping_too_often(self, stacklevel: int = 4) -> None:
         if self._warned_too_often:
@@ -496,7 +619,7 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
         self.last_epoch = plan.step
         self.skipped_steps = plan.skipped_steps
         self._step_count = plan.step_count
-        self._updates_seen = self._updates
+        self._updates[0] = 0
         self._clock.apply_state(plan.clock_state)
         self._plan = plan.plan
         self._refresh()
