@@ -14,24 +14,21 @@ import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from torch.optim import Optimizer
 
 from rampup.clock import Clock, as_clock, check_signals
-from rampup.config import config_differences, from_dict
 from rampup.errors import (
     MAX_STEP,
     RampupWarning,
-    ScheduleTypeError,
     ScheduleValueError,
     check_choice,
     check_int,
     warn_once,
 )
-from rampup.plan import Plan, planned_end
+from rampup.plan import Plan
 from rampup.schedules import SHAPES, Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
@@ -43,18 +40,12 @@ from rampup.torch.groups import (
     one_per_group,
     set_initial,
     to_tensor_lrs,
-    value_at,
     write_rate,
 )
 from rampup.torch.replan import ReplanMixin
-from rampup.torch.states import saved_count as _saved_count
-from rampup.torch.states import saved_rates as _saved_rates
+from rampup.torch.resume import CONFIG_POLICIES, LoadPlan, ResumeMixin, check_flag
 
 STATE_FORMAT = "rampup.Scheduler/1"
-CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
-# The keys of a state written by state_dict(): the first four always, the others when present.
-_REQUIRED_KEYS = ("format", "step", "base_lrs", "schedules")
-_OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams", "clock", "warp", "changes")
 
 
 # The per-step path reads the shared schedule from a table of precomputed steps: up to this many
@@ -95,7 +86,7 @@ def _tabulable(schedule: Schedule) -> bool:
     return True
 
 
-class Scheduler(ReplanMixin, RampupLRScheduler):
+class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
     """Drive any torch optimizer from a rampup schedule.
 
     ``lr_g(step) = base_lr_g * schedule_g(step)`` for each parameter group ``g``, where
@@ -178,8 +169,8 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
         # None and stops stepping early under gradient accumulation).
         self._total_steps = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
         self.on_config_change = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
-        self.keep_base_lrs = _check_flag("keep_base_lrs", keep_base_lrs)
-        self.adopt_foreign = _check_flag("adopt_foreign", adopt_foreign)
+        self.keep_base_lrs = check_flag("keep_base_lrs", keep_base_lrs)
+        self.adopt_foreign = check_flag("adopt_foreign", adopt_foreign)
         # Other hyper-parameters (opt-in): validated and their bases captured before anything is
         # written; an empty list costs the per-step path one truth test.
         self._hyperparams = [] if hyperparams is None else _hyper.attach_hyperparams(
@@ -510,107 +501,14 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
         policy = check_choice("on_config_change",
                               self.on_config_change if on_config_change is None else on_config_change,
                               CONFIG_POLICIES)
-        keep = _check_flag("keep_base_lrs", self.keep_base_lrs if keep_base_lrs is None else keep_base_lrs)
-        adopt = _check_flag("adopt_foreign", self.adopt_foreign if adopt_foreign is None else adopt_foreign)
+        keep = check_flag("keep_base_lrs", self.keep_base_lrs if keep_base_lrs is None else keep_base_lrs)
+        adopt = check_flag("adopt_foreign", self.adopt_foreign if adopt_foreign is None else adopt_foreign)
         plan = self._plan_load(state_dict, policy=policy, keep_base_lrs=keep, adopt_foreign=adopt)
         if plan.warning is not None:
             warnings.warn(plan.warning, RampupWarning, stacklevel=2)
         self._commit(plan)
 
-    def _plan_load(
-        self, state: object, *, policy: str, keep_base_lrs: bool, adopt_foreign: bool
-    ) -> _LoadPlan:
-        """Check a saved state and compute what loading it sets; assigns nothing."""
-        if isinstance(state, Mapping) and "format" not in state and "last_epoch" in state:
-            return self._plan_foreign(state, keep_base_lrs=keep_base_lrs, adopt=adopt_foreign)
-        state = self._checked_state(state, _REQUIRED_KEYS, _OPTIONAL_KEYS)
-        groups = len(self.optimizer.param_groups)
-        step = _saved_count("step", state["step"], 0)
-        saved_lrs = _saved_rates("base_lrs", state["base_lrs"], groups)
-        saved = state["schedules"]
-        if not isinstance(saved, (list, tuple)) or not all(isinstance(d, Mapping) for d in saved):
-            raise ScheduleTypeError(
-                f"state_dict['schedules'] must be a list of schedule configs (dicts), got "
-                f"{type(saved).__name__}"
-            )
-        if len(saved) != groups:
-            raise ScheduleValueError(
-                f"the saved state has {len(saved)} schedules (parameter groups), the optimizer {groups}"
-            )
-        saved = list(saved)
-        current = [s.to_dict() for s in self._schedules]
-        differences = config_differences(saved, current, "schedules")
-        if differences:
-            if policy == "error":
-                raise ScheduleValueError(
-                    "the saved state is for a different schedule: " + "; ".join(differences)
-                    + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
-                )
-            if policy == "keep_fraction":
-                step = self._same_fraction(saved, step)
-        skipped = _saved_count("skipped_steps", state.get("skipped_steps", 0), 0)
-        step_count = _saved_count("step_count", state.get("step_count", step + 1), 1)
-        hyper = _hyper.plan_bases(
-            self._hyperparams, state.get("hyperparams", {}), policy=policy, groups=groups,
-            keep_bases=keep_base_lrs, step=step)
-        clock_state, replanned = self._check_saved_plan(state, step, changed=bool(differences))
-        self._check_reachable(replanned, clock_state["position"])
-        return _LoadPlan(step, step_count, skipped, None if keep_base_lrs else saved_lrs, hyper, None,
-                         clock_state, replanned)
-
-    def _plan_foreign(self, state: Mapping[str, Any], *, keep_base_lrs: bool, adopt: bool) -> _LoadPlan:
-        """Adopt the step count of another torch scheduler's state (``last_epoch``)."""
-        last_epoch = state["last_epoch"]
-        if not adopt:
-            raise ScheduleValueError(
-                f"not a rampup Scheduler state (no 'format' key): it looks like the state of "
-                f"another torch scheduler (last_epoch={last_epoch!r}), e.g. transformers' LambdaLR. "
-                "To take over its step count (its schedule cannot be checked against this one), "
-                "pass adopt_foreign=True to load_state_dict or to Scheduler(...)"
-            )
-        if not self._clock.counts_updates:
-            raise ScheduleValueError(
-                f"adopt_foreign: another scheduler's state counts updates; this scheduler counts "
-                f"{self._clock.unit}"
-            )
-        groups = len(self.optimizer.param_groups)
-        step = _saved_count("last_epoch", last_epoch, 0)
-        base_lrs = None
-        if "base_lrs" in state and not keep_base_lrs:
-            base_lrs = _saved_rates("base_lrs", state["base_lrs"], groups)
-        step_count = _saved_count("_step_count", state.get("_step_count", step + 1), 1)
-        hyper = _hyper.plan_bases(self._hyperparams, {}, policy="keep_step", groups=groups,
-                                  keep_bases=True, step=step)
-        fresh = Plan(self._plan.original, self._total_steps)
-        self._check_reachable(fresh, step)
-        warning = (
-            f"adopted step {step} from a state that is not rampup's (another torch scheduler's, "
-            "with last_epoch): its schedule could not be compared with this scheduler's; the rates "
-            f"now follow this scheduler's schedule from step {step}"
-            + ("" if base_lrs is None else " with the saved base_lrs as peaks")
-        )
-        return _LoadPlan(step, step_count, 0, base_lrs, hyper, warning, {"position": step}, fresh)
-
-    def _same_fraction(self, saved: list[Any], step: int) -> int:
-        """``step`` of the saved schedules moved to the same fraction of this scheduler's length."""
-        try:
-            old = planned_end([from_dict(dict(d)) for d in saved], None)
-        except Exception as exc:  # a saved config is user data: any failure to read it is a refusal
-            raise ScheduleValueError(
-                f"state_dict['schedules'] cannot be read as schedules for keep_fraction: {exc}"
-            ) from exc
-        new = self._end
-        if old is None or new is None:
-            raise ScheduleValueError("keep_fraction needs schedules with an end (a finite horizon)")
-        return round(step / old * new) if old else new
-
-    def _check_reachable(self, plan: Plan, position: int) -> None:
-        """Refuse a position where a schedule cannot be evaluated (before anything is assigned)."""
-        time = plan.warp.time(position)
-        for index, schedule in enumerate(plan.schedules):
-            value_at(schedule, time, f"the schedule of parameter group {index}")
-
-    def _commit(self, plan: _LoadPlan) -> None:
+    def _commit(self, plan: LoadPlan) -> None:
         """Assign a checked plan (nothing here can fail on a plan from ``_plan_load``)."""
         if plan.base_lrs is not None:
             self.base_lrs = list(plan.base_lrs)
@@ -624,23 +522,3 @@ class Scheduler(ReplanMixin, RampupLRScheduler):
         self._plan = plan.plan
         self._refresh()
         self._apply(plan.plan.warp.time(self.position))
-
-
-@dataclass(frozen=True)
-class _LoadPlan:
-    """What loading a checked state assigns."""
-
-    step: int
-    step_count: int
-    skipped_steps: int
-    base_lrs: list[float] | None  # None: keep the current peaks
-    hyper_bases: list[list[float] | None]  # per scheduled hyper-parameter; None: unchanged
-    warning: str | None  # emitted just before the plan is applied
-    clock_state: dict[str, Any]  # checked, for Clock.apply_state
-    plan: Plan  # the schedules in force, warp and change log
-
-
-def _check_flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ScheduleTypeError(f"{name} must be True or False, got {value!r}")
-    return value
