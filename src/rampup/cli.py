@@ -807,7 +807,8 @@ def list_command() -> None:
 
 @cli.command("demo")
 @click.option("--experiment", "experiments", multiple=True,
-              help="transformer or large_batch (repeat for both; default both).")
+              help="transformer or large_batch (repeat for both; default both); or wsd: cooldowns "
+              "branched from one constant-rate run vs cosine runs (about 10 minutes, not default).")
 @click.option("--seeds", type=int, help="Seeds per variant (default: 3 transformer, 2 large_batch).")
 @click.option("--steps", type=int, help="Optimizer steps per run (large_batch: of the large-batch runs).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
@@ -870,6 +871,11 @@ def demo_command(experiments: tuple[str, ...], seeds: int | None, steps: int | N
         progress=not no_progress, custom=custom, command=command.strip(),
     )
     results = run_demo(options)
+    if "wsd_report" in results:
+        from rampup.demo.wsd import verdict as wsd_verdict
+
+        click.echo(f"wsd: {wsd_verdict(results['wsd'])}")
+        click.echo(f"report: {results['wsd_report']}")
     if "report" not in results:
         return
     rows = []

@@ -39,10 +39,12 @@ class DemoOptions:
 def check_options(options: DemoOptions) -> None:
     """Reject bad options before anything is written (OptionError naming the option)."""
     for name in options.experiments:
-        if name not in EXPERIMENTS:
+        if name not in EXPERIMENTS and name != "wsd":
             raise OptionError(
-                f"--experiment must be one of {', '.join(EXPERIMENTS)}, got {name!r}"
+                f"--experiment must be one of {', '.join(EXPERIMENTS)}, wsd, got {name!r}"
             )
+    if options.resume and "wsd" in options.experiments:
+        raise OptionError("--resume: the wsd experiment keeps its checkpoints in memory; run it again")
     if options.seeds is not None and options.seeds < 1:
         raise OptionError(f"--seeds must be >= 1, got {options.seeds}")
     if options.steps is not None and options.steps < 1:
@@ -101,7 +103,14 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
     results: dict[str, Any] = {"world_size": size, "quick": options.quick, "experiments": {}}
     try:
-        for name in options.experiments:
+        if "wsd" in options.experiments:  # its own driver: one run, branched (rampup.demo.wsd)
+            from rampup.demo.wsd import run_wsd, sizes_for
+
+            results["wsd"] = run_wsd(sizes_for(options.quick, options.steps, options.seeds), device,
+                                     options.out, options.command, options.progress)
+            if rank == 0:
+                results["wsd_report"] = str(options.out / "wsd.md")
+        for name in (n for n in options.experiments if n != "wsd"):
             experiment = EXPERIMENTS[name]()
             sizes = experiment.quick if options.quick else experiment.sizes
             sizes = Sizes(steps=options.steps or sizes.steps, seeds=options.seeds or sizes.seeds,
@@ -130,7 +139,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
                     if rank == 0 and options.progress:
                         _say_done(experiment, record)
             results["experiments"][name] = aggregate(experiment, runs, per_epoch)
-        if rank == 0:
+        if rank == 0 and results["experiments"]:
             report = write_report(results, options.out, options.command)
             results["report"] = str(report)
     finally:
