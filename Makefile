@@ -53,3 +53,9 @@ bench-quick: $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+
+# The property tests (tests/**/test_fuzz_*.py) with many random examples (hypothesis' "fuzz"
+# profile, see tests/conftest.py); failing examples are kept in .hypothesis/ and replayed first.
+.PHONY: fuzz
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q $$(find tests -name 'test_fuzz_*.py' | sort)

@@ -83,6 +83,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["scale", "--base-lr", "0.1", "--base-batch", "2", "--batch", "1", "--steps-per-epoch", "0"],
          ["--steps-per-epoch"]),
         (["plot", "--config", "x.yaml", "--warmup", "5"], ["--warmup", "--config"]),
+        (["plot", "--config", "."], ["--config", "folder"]),
+        (["table", "cosine", "--total", "10", "--csv", "x" * 300 + ".csv"], ["--csv", "too long"]),
+        (["table", "cosine", "--total", "10", "--csv", "y" * 300 + "/x.csv"], ["--csv", "too long"]),
+        (["plot", "cosine", "--total", "10", "-o", "a\0b.png"], ["-o/--output", "not a file name"]),
+        (["plot", "--config", "a\0b.json"], ["--config"]),
     ],
 )
 def test_bad_values_are_one_line_errors(workdir: Path, capsys: pytest.CaptureFixture[str],

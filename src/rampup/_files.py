@@ -26,7 +26,14 @@ from rampup.errors import OptionError
 #: (``torch.save``, ``numpy.savez`` and ``Figure.savefig`` take one).
 Content = bytes | Callable[[IO[bytes]], object]
 
-__all__ = ["Content", "Outputs", "check_target", "write_atomic"]
+__all__ = ["Content", "OutputWriteError", "Outputs", "check_target", "write_atomic"]
+
+
+class OutputWriteError(OSError):
+    """Writing one of a group's files failed (the group was rolled back); ``filename`` is the
+    target (not a temporary name) and ``label`` what the caller called it (e.g. an option)."""
+
+    label: str | None = None
 
 
 def write_atomic(path: str | os.PathLike[str], content: Content) -> Path:
@@ -48,23 +55,36 @@ def check_target(path: str | os.PathLike[str], option: str | None = None) -> Pat
     ones are created when the file is written). Raises :class:`OptionError` naming ``option``.
     """
     target = Path(path)
-    where = f"{option} {os.fspath(path)!r}" if option else repr(os.fspath(path))
-    if not target.name or target.name in (".", ".."):
+    text = os.fspath(path)
+    where = f"{option} {_shown(text)!r}" if option else repr(_shown(text))
+    if not target.name or target.name in (".", "..") or "\0" in text:
         raise OptionError(f"{where}: not a file name")
-    if target.is_dir():
-        raise OptionError(f"{where} is a folder; give a file name")
-    for parent in target.parents:
-        if parent.exists() or parent.is_symlink():
-            if not parent.is_dir():
-                raise OptionError(f"{where}: {os.fspath(parent)!r} is a file, not a folder")
-            break
+    try:
+        if target.is_dir():
+            raise OptionError(f"{where} is a folder; give a file name")
+        for parent in target.parents:
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    raise OptionError(f"{where}: {_shown(os.fspath(parent))!r} is a file, not a folder")
+                break
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte ...
+        raise OptionError(f"{where}: cannot be a file name here ({_reason(error)})") from None
     return target
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error)
 
 
 @dataclass
 class _Pending:
     target: Path
     content: Content
+    label: str | None = None
     temporary: str | None = None
     backup: str | None = None
     replaced: bool = False
@@ -83,12 +103,13 @@ class Outputs:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, path: str | os.PathLike[str], content: Content) -> Path:
-        """Schedule ``content`` to be written to ``path``; a second add of a path replaces it."""
+    def add(self, path: str | os.PathLike[str], content: Content, label: str | None = None) -> Path:
+        """Schedule ``content`` to be written to ``path``; a second add of a path replaces it.
+        ``label`` names the file in errors (:class:`OutputWriteError`)."""
         target = Path(path)
         key = _identity(target)
         self._pending = [p for p in self._pending if _identity(p.target) != key]
-        self._pending.append(_Pending(target, content))
+        self._pending.append(_Pending(target, content, label))
         return target
 
     @property
@@ -96,19 +117,26 @@ class Outputs:
         return [p.target for p in self._pending]
 
     def commit(self) -> None:
-        """Write every file; on any failure restore the previous state and re-raise."""
+        """Write every file; on any failure restore the previous state and re-raise (an
+        ``OSError`` as :class:`OutputWriteError` naming the file)."""
         created: list[Path] = []
+        current: _Pending | None = None
         try:
-            for pending in self._pending:
-                created += _make_parents(pending.target.parent)
-                pending.temporary = _write_temporary(pending.target, pending.content)
-            for pending in self._pending:
-                if pending.target.exists():
-                    pending.backup = _backup(pending.target)
-                os.replace(pending.temporary, pending.target)  # type: ignore[arg-type]
-                pending.replaced = True
-        except BaseException:
+            for current in self._pending:
+                created += _make_parents(current.target.parent)
+                current.temporary = _write_temporary(current.target, current.content)
+            for current in self._pending:
+                if current.target.exists():
+                    current.backup = _backup(current.target)
+                os.replace(current.temporary, current.target)  # type: ignore[arg-type]
+                current.replaced = True
+        except BaseException as error:
             self._roll_back(created)
+            if isinstance(error, OSError) and current is not None and not isinstance(error, OutputWriteError):
+                reason = error.strerror or str(error)
+                failed = OutputWriteError(error.errno, reason, os.fspath(current.target))
+                failed.label = current.label
+                raise failed from error
             raise
         for pending in self._pending:
             if pending.backup is not None:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
+import itertools
 import json
 import math
 import os
@@ -26,14 +28,14 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import click
 
 from rampup import __version__
-from rampup._files import Outputs, check_target
+from rampup._files import Outputs, OutputWriteError, check_target
 from rampup.config import load, to_json, to_yaml
 from rampup.durations import linear_scaling, resolve_duration, sqrt_scaling, training_steps
 from rampup.errors import MissingDependencyError, OptionError, RampupError, RampupWarning
@@ -43,8 +45,10 @@ from rampup.schedules import Schedule
 
 #: The largest step count the command line takes: rampup's exactness bound.
 MAX_STEPS = 2**62
-#: The rows ``table`` prints unless --max-rows says more.
+#: The rows ``table`` prints unless --max-rows says more, and the most --max-rows allows (a
+#: longer table is a job for the Python API: ``schedule(numpy.arange(n))``).
 DEFAULT_MAX_ROWS = 1_000_000
+MAX_ROWS = 100_000_000
 #: The largest schedule file --config reads.
 MAX_CONFIG_BYTES = 1 << 20
 #: Rows above which ``table`` prints plain text even in a terminal (rich needs them all at once).
@@ -213,7 +217,7 @@ def _schedule_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--steps-per-epoch", type=STEPS, help="Optimizer steps per epoch (for 'ep' units)."),
         click.option("-O", "--option", "extra", multiple=True, metavar="KEY=VALUE",
                      help="Any other option of the schedule, e.g. -O num_decay_steps=2000."),
-        click.option("--config", type=click.Path(dir_okay=False),
+        click.option("--config", metavar="FILE",
                      help="A schedule file (YAML or JSON, to_dict form) instead of NAME."),
     ]
     for decorator in reversed(decorators):
@@ -274,7 +278,14 @@ def _yaml_available() -> bool:
 
 def _load_config(config: str) -> Schedule:
     path = Path(config)
-    if not path.is_file():
+    try:
+        exists, folder = path.is_file(), path.is_dir()
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte ...
+        reason = getattr(error, "strerror", None) or error
+        _fail(f"--config {_short(config, 200)!r}: not a usable file name ({reason})")
+    if folder:
+        _fail(f"--config {_short(config, 200)!r} is a folder; give a schedule file")
+    if not exists:
         _fail(f"--config: no such file: {_short(config, 200)}")
     try:
         size = path.stat().st_size
@@ -422,12 +433,21 @@ def _render(curves: list[Any], total: int, image: str, output: str, options: dic
         ) from None
 
 
+#: Write failures that say the asked path cannot be written (a usage error, exit 2); others
+#: (a full disk, an I/O error) are the system failing a correct request (exit 1).
+_PATH_ERRNOS = {errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR,
+                errno.EINVAL, errno.EEXIST, errno.ELOOP, errno.ENOENT}
+
+
 def _commit(outputs: Outputs) -> None:
     try:
         outputs.commit()
-    except OSError as error:
-        where = error.filename or ", ".join(str(p) for p in outputs.paths)
-        raise _WriteFailed(f"cannot write {where}: {error.strerror or error}") from error
+    except OutputWriteError as error:
+        where = f"{error.label} {_short(str(error.filename), 200)!r}" if error.label else repr(error.filename)
+        message = f"{where}: cannot write it ({error.strerror}); nothing was written"
+        if error.errno in _PATH_ERRNOS:
+            raise OptionError(message) from error
+        raise _WriteFailed(message) from error
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -480,7 +500,8 @@ def plot_command(name: str | None, output: str | None, state_path: str | None = 
         from rampup.plot import Curve
 
         path, image = target
-        outputs.add(path, _render([Curve(label, schedule)], total, image, str(output), options, what))
+        outputs.add(path, _render([Curve(label, schedule)], total, image, str(output), options, what),
+                    "-o/--output")
         _commit(outputs)
         click.echo(f"wrote {output}")
         return
@@ -557,12 +578,13 @@ def compare_command(specs: tuple[str, ...], output: str, **options: Any) -> None
     total = options.get("total") or max(t for _, _, t in built)
     outputs = Outputs()
     curves = [Curve(label, s) for label, s, _ in built]
-    outputs.add(path, _render(curves, total, image, output, options, "drawing " + ", ".join(specs)))
+    outputs.add(path, _render(curves, total, image, output, options, "drawing " + ", ".join(specs)),
+                "-o/--output")
     _commit(outputs)
     click.echo(f"wrote {output}")
 
 
-def _steps_to_show(total: int, every: int | None, at: str | None, max_rows: int) -> Sequence[int]:
+def _steps_to_show(total: int, every: int | None, at: str | None, max_rows: int) -> Iterable[int]:
     """The steps ``table`` shows: --at's list, or every --every-th step and the last one."""
     if every is not None and at is not None:
         _fail("give either --every or --at, not both")
@@ -584,7 +606,7 @@ def _steps_to_show(total: int, every: int | None, at: str | None, max_rows: int)
     if rows > max_rows:
         _fail(f"--every {stride} gives {rows} rows over {total} steps, more than --max-rows "
               f"({max_rows}): give a larger --every, or raise --max-rows")
-    return strided if strided[-1] == total else [*strided, total]
+    return strided if strided[-1] == total else itertools.chain(strided, [total])
 
 
 def _float_text(value: float) -> str:
@@ -596,20 +618,21 @@ def _float_text(value: float) -> str:
 @_schedule_options
 @click.option("--every", type=STEPS, help="Show every N-th step (default: about 20 rows).")
 @click.option("--at", help="Show these steps, e.g. --at 0,100,500.")
-@click.option("--max-rows", type=STEPS, default=DEFAULT_MAX_ROWS, show_default=True,
-              help="Refuse to print more rows than this (--every 1 on a long run).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the rows as CSV.")
+@click.option("--max-rows", type=click.IntRange(1, MAX_ROWS), default=DEFAULT_MAX_ROWS, show_default=True,
+              help=f"Refuse to print more rows than this (--every 1 on a long run); at most {MAX_ROWS:,}.")
+@click.option("--csv", "csv_path", metavar="FILE", help="Write the rows as CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-@click.option("--save-config", type=click.Path(dir_okay=False),
+@click.option("--save-config", metavar="FILE",
               help="Also write the schedule's config (YAML or JSON by suffix).")
 def table_command(name: str | None, every: int | None, at: str | None, max_rows: int,
                   csv_path: str | None, as_json: bool, save_config: str | None,
                   **options: Any) -> None:
     """The exact rates at chosen steps (the same numbers as the Python API).
 
-    At most --max-rows rows (default 1,000,000): a longer table is refused before any work.
-    Rows are computed one at a time and kept in a temporary file, so memory stays small however
-    many rows are asked for; nothing is printed or written unless every row is finite.
+    At most --max-rows rows (default 1,000,000; up to 100,000,000): a longer table is refused
+    before any work. Rows are computed one at a time and kept in a temporary file, so memory stays
+    small however many rows are asked for; nothing is printed or written unless every row is
+    finite.
 
     \b
     Examples:
@@ -639,9 +662,9 @@ def table_command(name: str | None, every: int | None, at: str | None, max_rows:
             yaml_suffix = config_target.suffix.lower() in (".yaml", ".yml")
             with _checked("--save-config"):
                 text = to_yaml(schedule) if yaml_suffix else to_json(schedule, indent=2) + "\n"
-            outputs.add(config_target, text.encode())
+            outputs.add(config_target, text.encode(), "--save-config")
         if csv_target is not None:
-            outputs.add(csv_target, lambda stream: _copy_csv(headers, rows_file, stream))
+            outputs.add(csv_target, lambda stream: _copy_csv(headers, rows_file, stream), "--csv")
         _commit(outputs)
         rows_file.seek(0)
         if as_json:
@@ -654,7 +677,7 @@ def table_command(name: str | None, every: int | None, at: str | None, max_rows:
         click.echo(f"wrote {save_config}")
 
 
-def _write_rows(schedule: Schedule, what: str, steps: Sequence[int], lr: float | None,
+def _write_rows(schedule: Schedule, what: str, steps: Iterable[int], lr: float | None,
                 out: IO[str]) -> list[int]:
     """Evaluate the rows into ``out`` (tab-separated exact values); returns column widths."""
     widths = [4, 10, 2]
@@ -770,9 +793,12 @@ def scale_command(base_lr: float, base_batch: int, batch: int, rule: str,
     Example:
       rampup scale --base-lr 0.1 --base-batch 256 --batch 8192 --steps-per-epoch 156
     """
-    with _checked("scale"):
-        scaled = (linear_scaling if rule == "linear" else sqrt_scaling)(base_lr, base_batch, batch)
     factor = batch / base_batch if rule == "linear" else math.sqrt(batch / base_batch)
+    # Checked here first so the error names this command's flags; the rule refuses it too.
+    scaled = base_lr * factor
+    if math.isfinite(scaled) or not base_lr > 0:
+        with _checked("scale"):
+            scaled = (linear_scaling if rule == "linear" else sqrt_scaling)(base_lr, base_batch, batch)
     if not (math.isfinite(scaled) and scaled > 0):
         _fail(f"--base-lr {base_lr:g} scaled x{factor:.4g} ({rule} rule) gives {scaled}: "
               "not a usable learning rate")
@@ -812,7 +838,7 @@ def list_command() -> None:
 @click.option("--seeds", type=int, help="Seeds per variant (default: 3 transformer, 2 large_batch).")
 @click.option("--steps", type=int, help="Optimizer steps per run (large_batch: of the large-batch runs).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
-@click.option("--out", default="runs/demo", show_default=True, type=click.Path(),
+@click.option("--out", default="runs/demo", show_default=True, metavar="FOLDER",
               help="Folder for report.md, results.json, figures and checkpoints.")
 @click.option("--quick", is_flag=True, help="Tiny models and few steps: under a minute, for tests.")
 @click.option("--resume", is_flag=True, help="Continue every run from its last checkpoint in --out.")

@@ -53,7 +53,14 @@ def check_options(options: DemoOptions) -> None:
         raise OptionError(f"--checkpoint-every must be >= 0, got {options.checkpoint_every}")
     if options.device not in ("auto", "cpu", "cuda"):
         raise OptionError(f"--device must be auto, cpu or cuda, got {options.device!r}")
-    if options.out.exists() and not options.out.is_dir():
+    if "\0" in str(options.out):
+        raise OptionError(f"--out {str(options.out)[:80]!r}: not a folder name")
+    try:
+        is_file = options.out.exists() and not options.out.is_dir()
+    except OSError as error:  # a name too long ...
+        shown = str(options.out)[:80]
+        raise OptionError(f"--out {shown!r}: not a usable folder ({error.strerror})") from None
+    if is_file:
         raise OptionError(f"--out must be a folder, but {options.out} is a file")
     if options.resume and not (options.out / "checkpoints").is_dir():
         raise OptionError(

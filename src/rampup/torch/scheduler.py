@@ -10,8 +10,6 @@ drift.
 from __future__ import annotations
 
 import itertools
-import math
-import numbers
 import reprlib
 import sys
 import warnings
@@ -41,6 +39,8 @@ from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
 from rampup.torch.groups import as_float, one_per_group, value_at, write_rate
 from rampup.torch.replan import ReplanMixin
+from rampup.torch.states import saved_count as _saved_count
+from rampup.torch.states import saved_rates as _saved_rates
 
 STATE_FORMAT = "rampup.Scheduler/1"
 CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
@@ -50,8 +50,6 @@ _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 3, 60, 60
 # The keys of a state written by state_dict(): the first four always, the others when present.
 _REQUIRED_KEYS = ("format", "step", "base_lrs", "schedules")
 _OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams", "clock", "warp", "changes")
-# Counts in a saved state are Python ints bounded like a C long, as torch's own counters.
-_MAX_COUNT = sys.maxsize
 # Attributes rebuilt when a scheduler is unpickled or deep-copied (a hook on the optimizer, its
 # handle and finalizer, and a bound method), not saved with it.
 _TRANSIENT = ("_count_update", "_hook", "_detach", "_evaluate")
@@ -184,6 +182,7 @@ class Scheduler(ReplanMixin, LRScheduler):
 
     base_lrs: list[float]  # type: ignore[assignment]
     _multipliers: float | list[float]
+    _loads_atomically = True  # load_state_dict checks everything before it assigns anything
 
 
     def __init__(
@@ -621,48 +620,6 @@ def _check_flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ScheduleTypeError(f"{name} must be True or False, got {value!r}")
     return value
-
-
-def _saved_count(key: str, value: object, minimum: int) -> int:
-    """A count from a saved state: an integer in [minimum, 2**63 - 1]."""
-    where = f"state_dict[{key!r}]"
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ScheduleTypeError(
-            f"{where} must be an integer >= {minimum}, got {value!r} of type {type(value).__name__}"
-        )
-    number = int(value)
-    if not minimum <= number <= _MAX_COUNT:
-        shown = number if number.bit_length() <= 64 else f"an integer of {number.bit_length()} bits"
-        raise ScheduleValueError(f"{where} must be an integer in [{minimum}, 2**63 - 1], got {shown}")
-    return number
-
-
-def _saved_rates(key: str, value: object, groups: int) -> list[float]:
-    """Rates from a saved state: a list of one finite rate >= 0 per parameter group."""
-    where = f"state_dict[{key!r}]"
-    if not isinstance(value, (list, tuple)):
-        raise ScheduleTypeError(
-            f"{where} must be a list of {groups} rates (one per parameter group), got "
-            f"{type(value).__name__}"
-        )
-    if len(value) != groups:
-        raise ScheduleValueError(
-            f"the saved state has {len(value)} parameter groups ({where}), the optimizer {groups}"
-        )
-    rates = []
-    for index, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, numbers.Real):
-            raise ScheduleTypeError(
-                f"{where}[{index}] must be a real number, got {item!r} of type {type(item).__name__}"
-            )
-        try:
-            rate = float(item)
-        except OverflowError:
-            rate = math.inf
-        if not (math.isfinite(rate) and rate >= 0.0):
-            raise ScheduleValueError(f"{where}[{index}] must be a finite rate >= 0, got {rate!r}")
-        rates.append(rate)
-    return rates
 
 
 def to_tensor_lrs(optimizer: Optimizer, dtype: torch.dtype = torch.float32) -> None:
