@@ -832,8 +832,9 @@ def list_command() -> None:
 
 @cli.command("demo")
 @click.option("--experiment", "experiments", multiple=True,
-              help="transformer or large_batch (repeat for both; default both); probe: the range-test "
-                   "and critical-rate experiment (not run by default).")
+              help="transformer or large_batch (repeat for both; default both); not run by default: "
+                   "probe (the range-test and critical-rate experiment), wsd (cooldowns branched from "
+                   "one constant-rate run vs cosine runs, about 10 minutes).")
 @click.option("--seeds", type=int, help="Seeds per variant (default: 3 transformer, 2 large_batch).")
 @click.option("--steps", type=int, help="Optimizer steps per run (large_batch: of the large-batch runs).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
@@ -896,6 +897,11 @@ def demo_command(experiments: tuple[str, ...], seeds: int | None, steps: int | N
         progress=not no_progress, custom=custom, command=command.strip(),
     )
     results = run_demo(options)
+    if "wsd_report" in results:
+        from rampup.demo.wsd import verdict as wsd_verdict
+
+        click.echo(f"wsd: {wsd_verdict(results['wsd'])}")
+        click.echo(f"report: {results['wsd_report']}")
     if "report" not in results:
         return
     for name, result in results.get("probe", {}).get("models", {}).items():

@@ -22,6 +22,8 @@ __all__ = ["EXPERIMENTS", "EXTRA_EXPERIMENTS", "DemoOptions", "run_demo"]
 EXTRA_EXPERIMENTS = {
     "probe": "rampup's range test and critical rate against a grid and two other finders "
              "(rampup.demo.probe; about 10-15 minutes on 2 cores)",
+    "wsd": "cooldowns branched from one constant-rate run against cosine runs of the same lengths "
+           "(rampup.demo.wsd; about 10 minutes on 2 cores)",
 }
 
 
@@ -51,6 +53,8 @@ def check_options(options: DemoOptions) -> None:
             )
     if "probe" in options.experiments and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise OptionError("--experiment probe runs on one process, not under torchrun")
+    if options.resume and "wsd" in options.experiments:
+        raise OptionError("--resume: the wsd experiment keeps its checkpoints in memory; run it again")
     if options.seeds is not None and options.seeds < 1:
         raise OptionError(f"--seeds must be >= 1, got {options.seeds}")
     if options.steps is not None and options.steps < 1:
@@ -127,6 +131,13 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
     results: dict[str, Any] = {"world_size": size, "quick": options.quick, "experiments": {}}
     try:
+        if "wsd" in options.experiments:  # its own driver: one run, branched (rampup.demo.wsd)
+            from rampup.demo.wsd import run_wsd, sizes_for
+
+            results["wsd"] = run_wsd(sizes_for(options.quick, options.steps, options.seeds), device,
+                                     options.out, options.command, options.progress)
+            if rank == 0:
+                results["wsd_report"] = str(options.out / "wsd.md")
         for name in options.experiments:
             if name in EXTRA_EXPERIMENTS:
                 continue
