@@ -462,6 +462,7 @@ def cli() -> None:
       rampup table cosine --total 1000 --warmup 100 --at 0,99,100,999 --csv rates.csv
       rampup steps --epochs 3 --dataset-size 10000 --batch-size 32 --grad-accum 4 --warmup 10%
       rampup scale --base-lr 0.1 --base-batch 256 --batch 8192
+      rampup find-lr --model transformer -o lr.png
     """
 
 
@@ -831,7 +832,9 @@ def list_command() -> None:
 
 @cli.command("demo")
 @click.option("--experiment", "experiments", multiple=True,
-              help="transformer or large_batch (repeat for both; default both).")
+              help="transformer or large_batch (repeat for both; default both); not run by default: "
+                   "probe (the range-test and critical-rate experiment), wsd (cooldowns branched from "
+                   "one constant-rate run vs cosine runs, about 10 minutes).")
 @click.option("--seeds", type=int, help="Seeds per variant (default: 3 transformer, 2 large_batch).")
 @click.option("--steps", type=int, help="Optimizer steps per run (large_batch: of the large-batch runs).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
@@ -894,7 +897,18 @@ def demo_command(experiments: tuple[str, ...], seeds: int | None, steps: int | N
         progress=not no_progress, custom=custom, command=command.strip(),
     )
     results = run_demo(options)
+    if "wsd_report" in results:
+        from rampup.demo.wsd import verdict as wsd_verdict
+
+        click.echo(f"wsd: {wsd_verdict(results['wsd'])}")
+        click.echo(f"report: {results['wsd_report']}")
     if "report" not in results:
+        return
+    for name, result in results.get("probe", {}).get("models", {}).items():
+        for line in result["verdicts"]:
+            click.echo(f"probe/{name}: {line}")
+    if not results["experiments"]:
+        click.echo(f"report: {results['report']}")
         return
     rows = []
     for name, result in results["experiments"].items():
@@ -914,6 +928,73 @@ def demo_command(experiments: tuple[str, ...], seeds: int | None, steps: int | N
 
 def _loss(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+@cli.command("find-lr")
+@click.option("--model", "model_name", default="transformer", show_default=True,
+              help="The demo's model: transformer (Post-LN, AdamW) or large_batch (ResNet, SGD, batch 1024).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Data order of the sweep.")
+@click.option("--steps", type=int, default=100, show_default=True, help="Updates in the sweep.")
+@click.option("--min-lr", type=float, default=1e-7, show_default=True, help="First rate of the sweep.")
+@click.option("--max-lr", type=float, default=10.0, show_default=True, help="Last rate of the sweep.")
+@click.option("--critical", is_flag=True, help="Also find the critical rate (where warmup can start).")
+@click.option("-o", "--output", help="The figure to write (default find-lr-MODEL.png).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@click.option("--quick", is_flag=True, help="The demo's tiny model and data (seconds, for tests).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def find_lr_command(model_name: str, seed: int, steps: int, min_lr: float, max_lr: float, critical: bool,
+                    output: str | None, device: str, quick: bool, as_json: bool) -> None:
+    """Run rampup's learning-rate range test on one of the demo's models and draw it.
+
+    \b
+    The rate grows exponentially from --min-lr to --max-lr over --steps updates; the model,
+    optimizer and random state are restored afterwards. The suggestion is where the smoothed
+    loss has made 90% of its fall to its minimum (see rampup.suggest); the figure shows the
+    curve, the descent and the suggestion. Nothing is downloaded.
+
+    \b
+    Examples:
+      rampup find-lr --model transformer -o transformer.png
+      rampup find-lr --model large_batch --critical
+    """
+    if model_name not in ("transformer", "large_batch"):
+        _fail(f"--model must be transformer or large_batch, got {model_name!r}")
+    path, _ = _image_path(output or f"find-lr-{model_name}.png")
+    if device not in ("auto", "cpu", "cuda"):
+        _fail(f"--device must be auto, cpu or cuda, got {device!r}")
+    import torch
+
+    from rampup.demo.probe import loss_fn, probe_setup
+    from rampup.torch import critical_lr, find_lr
+
+    if device == "cuda" and not torch.cuda.is_available():
+        _fail("--device cuda: no CUDA device is available")
+    chosen = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    setup = probe_setup(model_name, quick=quick, cache=Path("runs/demo/.cache"), device=chosen)
+    model = setup.model(0)
+    optimizer = setup.optimizer(model)
+    result = find_lr(model, optimizer, loss_fn, setup.batches(seed, steps) if steps >= 10 else [],
+                     min_lr=min_lr, max_lr=max_lr, steps=steps)
+    probe = None
+    if critical:
+        probe = critical_lr(model, optimizer, loss_fn, setup.batches(seed + 1, 5), min_lr=min_lr,
+                            max_lr=max_lr)
+    result.plot(path, title=f"range test: demo {model_name} ({setup.experiment.title})")
+    if as_json:
+        data = result.to_dict()
+        if probe is not None:
+            data["critical"] = probe.to_dict()
+        click.echo(json.dumps(data, indent=1))
+        return
+    click.echo(str(result))
+    if probe is not None:
+        click.echo(str(probe))
+        if probe.rate is not None and result.suggestion is not None:
+            start = probe.start_fraction(result.suggestion)
+            click.echo(f"warmup to {result.suggestion:.3g} can start at {start:.3g} of it: "
+                       f"rampup.Warmup(steps=..., start={start:.3g})")
+    click.echo(f"wrote {path}")
 
 
 def _error(message: object, kind: str = "error") -> None:

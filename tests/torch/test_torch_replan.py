@@ -274,6 +274,8 @@ def test_open_ended_run_ends_only_with_a_cooldown() -> None:
     assert scheduler.planned_end == 600
     assert _advance(scheduler, 100)[-1] == 0.0
     assert rampup.schedule("wsd", warmup_steps=10)(10_000) == 1.0
+    with pytest.raises(ScheduleValueError, match="decay_steps"):
+        rampup.schedule("wsd", warmup_steps=10, decay_steps=100)
 
 
 def _frozen(scheduler: Scheduler) -> tuple[Any, ...]:

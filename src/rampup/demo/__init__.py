@@ -16,7 +16,15 @@ from rampup.demo.experiments import EXPERIMENTS, Experiment, Sizes, Variant
 from rampup.errors import OptionError
 from rampup.schedules import Schedule
 
-__all__ = ["EXPERIMENTS", "DemoOptions", "run_demo"]
+__all__ = ["EXPERIMENTS", "EXTRA_EXPERIMENTS", "DemoOptions", "run_demo"]
+
+# Run only when asked for by name (not part of the default demo): name -> what it measures.
+EXTRA_EXPERIMENTS = {
+    "probe": "rampup's range test and critical rate against a grid and two other finders "
+             "(rampup.demo.probe; about 10-15 minutes on 2 cores)",
+    "wsd": "cooldowns branched from one constant-rate run against cosine runs of the same lengths "
+           "(rampup.demo.wsd; about 10 minutes on 2 cores)",
+}
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,14 @@ class DemoOptions:
 def check_options(options: DemoOptions) -> None:
     """Reject bad options before anything is written (OptionError naming the option)."""
     for name in options.experiments:
-        if name not in EXPERIMENTS:
+        if name not in EXPERIMENTS and name not in EXTRA_EXPERIMENTS:
             raise OptionError(
-                f"--experiment must be one of {', '.join(EXPERIMENTS)}, got {name!r}"
+                f"--experiment must be one of {', '.join([*EXPERIMENTS, *EXTRA_EXPERIMENTS])}, got {name!r}"
             )
+    if "probe" in options.experiments and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise OptionError("--experiment probe runs on one process, not under torchrun")
+    if options.resume and "wsd" in options.experiments:
+        raise OptionError("--resume: the wsd experiment keeps its checkpoints in memory; run it again")
     if options.seeds is not None and options.seeds < 1:
         raise OptionError(f"--seeds must be >= 1, got {options.seeds}")
     if options.steps is not None and options.steps < 1:
@@ -119,7 +131,16 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
     results: dict[str, Any] = {"world_size": size, "quick": options.quick, "experiments": {}}
     try:
+        if "wsd" in options.experiments:  # its own driver: one run, branched (rampup.demo.wsd)
+            from rampup.demo.wsd import run_wsd, sizes_for
+
+            results["wsd"] = run_wsd(sizes_for(options.quick, options.steps, options.seeds), device,
+                                     options.out, options.command, options.progress)
+            if rank == 0:
+                results["wsd_report"] = str(options.out / "wsd.md")
         for name in options.experiments:
+            if name in EXTRA_EXPERIMENTS:
+                continue
             experiment = EXPERIMENTS[name]()
             sizes = experiment.quick if options.quick else experiment.sizes
             sizes = Sizes(steps=options.steps or sizes.steps, seeds=options.seeds or sizes.seeds,
@@ -148,9 +169,16 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
                     if rank == 0 and options.progress:
                         _say_done(experiment, record)
             results["experiments"][name] = aggregate(experiment, runs, per_epoch)
-        if rank == 0:
+        if rank == 0 and results["experiments"]:
             report = write_report(results, options.out, options.command)
             results["report"] = str(report)
+        if "probe" in options.experiments:
+            from rampup.demo.probe import run_probe
+
+            results["probe"] = run_probe(options.out / "probe", quick=options.quick, device=device,
+                                         progress=options.progress, command=options.command,
+                                         cache=options.out / ".cache")
+            results.setdefault("report", results["probe"]["report"])
     finally:
         if started:
             dist.destroy_process_group()
