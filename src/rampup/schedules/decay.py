@@ -327,7 +327,7 @@ class MultiStep(Schedule):
             count = 0.0
             for milestone in self.milestones:
                 count = count + xp.where(t >= milestone, 1.0, 0.0)
-        else:
+        else:  # an integer count: one pow per milestone (the float count above: one per step, 7x)
             count = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
         return xp.power(self.gamma, count)
 
