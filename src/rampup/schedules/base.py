@@ -372,11 +372,8 @@ class Schedule:
         return None
 
     def label(self) -> str:
-        """A one-line description of this shape and its parameters."""
-        fields = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)  # type: ignore[arg-type]
-        )
-        return f"{self.shape}({fields})"
+        """A one-line description of this shape and its parameters, in words."""
+        raise NotImplementedError
 
     def segments(self) -> list[tuple[int, int | None, Schedule]]:
         """(first step, end step or None, leaf schedule) for each phase, in order."""
@@ -399,7 +396,13 @@ class Schedule:
 
 def _integer_steps(step: Any) -> Any:
     """Steps as an int64 array, after checking that each is a whole number in [0, 2**62]."""
-    steps = np.asarray(step)
+    try:
+        steps = np.asarray(step)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise ScheduleTypeError(
+            f"step must be an int or an array of integers, got {show(step)}, which is not an "
+            "array of numbers (a ragged list?)"
+        ) from error
     kind = steps.dtype.kind
     if kind == "O":  # e.g. a list holding Python ints beyond int64
         items = steps.reshape(-1).tolist()

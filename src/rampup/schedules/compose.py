@@ -80,6 +80,9 @@ class Join(Schedule):
             return self.phases[index]._eval(t, xp)
         if xp.kind == "array_api":
             return self._select(t, xp)
+        # numpy evaluates each phase on its own steps only: _select's every-phase-on-every-step
+        # gives the same bits but measured 6x a plain numpy formula for an 8-phase join over 1M
+        # steps (masks: 1.3x), 14x after ten re-plans (masks: 3.8x).
         relative = self.clock == "relative"
         which = np.searchsorted(np.asarray(boundaries, dtype=np.int64), t, side="right")
         out = np.empty(t.shape, dtype=np.float64)
