@@ -12,9 +12,9 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent.parent / "src"
 
-# Circles being removed on another branch (the torch package's split); each must still exist,
-# so an entry cannot outlive its circle. Delete an entry when its circle is gone.
-KNOWN: set[frozenset[str]] = {frozenset({"rampup.torch.hyperparams", "rampup.torch.scheduler"})}
+# Circles known to exist while they are being removed; each must still exist, so an entry cannot
+# outlive its circle. Delete an entry when its circle is gone. (None left.)
+KNOWN: set[frozenset[str]] = set()
 
 
 def modules() -> dict[str, Path]:
