@@ -268,17 +268,19 @@ def _wsd_hf(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
     stable = o["num_stable_steps"]
     if stable is None:
         if total is None:
-            raise ScheduleValueError("Either num_training_steps or num_stable_steps must be specified.")
+            raise ScheduleValueError(
+                "Either num_training_steps (total_steps) or num_stable_steps must be specified."
+            )
         stable = total - warmup - decay
         if stable < 0:
             raise ScheduleValueError(
-                f"num_warmup_steps + num_decay_steps ({warmup} + {decay}) must not exceed "
+                f"{o['warmup_option']} + num_decay_steps ({warmup} + {decay}) must not exceed "
                 f"total_steps ({total})"
             )
     stable = check_int("num_stable_steps", stable)
     if warmup + stable + decay > MAX_STEP:
         raise ScheduleValueError(
-            f"warmup_steps + num_stable_steps + num_decay_steps must be at most 2**62, got "
+            f"{o['warmup_option']} + num_stable_steps + num_decay_steps must be at most 2**62, got "
             f"{warmup} + {stable} + {decay}"
         )
     if o.get("warmup_curve", "linear") != "linear":
@@ -329,8 +331,10 @@ def _wsd(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
     decay = round(fraction * total) if o["decay_steps"] is None else check_int(
         "decay_steps", o["decay_steps"])
     if warmup + decay > total:
+        source = "decay_fraction" if o["decay_steps"] is None else "decay_steps"
         raise ScheduleValueError(
-            f"warmup ({warmup}) + decay ({decay}) steps must not exceed total_steps ({total})"
+            f"{o['warmup_option']} ({warmup} steps) + {source} ({decay} steps) must not exceed "
+            f"total_steps ({total})"
         )
     kind = check_choice("decay_curve", o["decay_curve"], _DECAYS)
     floor = check_real("min_lr_ratio", o["min_lr_ratio"], low=0.0, high=1.0)
@@ -496,6 +500,8 @@ def schedule(
     if name == "goyal" and steps == 0 and warmup_steps is None and warmup is None:
         raise ScheduleValueError("goyal needs a warmup length (warmup_steps or warmup='5ep')")
     merged = {**valid, **options}
+    # Which argument gave the warmup, for builders' messages about its length.
+    merged["warmup_option"] = given[0] if given else "warmup_steps"
     for key in _DURATION_OPTIONS & merged.keys():
         merged[key] = _durations(key, merged[key], total, steps_per_epoch)
     if entry.warmup:

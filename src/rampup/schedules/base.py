@@ -239,13 +239,15 @@ class Schedule:
     """A learning-rate multiplier as a pure function of the optimizer step.
 
     ``s(step)`` is the multiplier of the peak rate used by update number ``step`` (0-based count of
-    completed optimizer updates). A Python int gives a Python float; a numpy array (or a list) of
-    steps gives a float64 array of the same shape. Any other array that array-api-compat knows (a
+    completed optimizer updates), for steps 0 .. 2**62. A Python int gives a Python float; a numpy
+    array (or a list) of steps gives a float64 array of the same shape, with the same bits as the
+    Python floats of its steps. Any other array that array-api-compat knows (a
     torch tensor on any device, a JAX array, a CuPy array ...) gives an array of the same library,
     device and shape, also inside ``torch.compile(fullgraph=True)`` and ``jax.jit`` (see
     :meth:`_eval_array_api` for its dtype and what it does not check). Past its end a schedule
-    holds its last value; a negative step is an error. Subclasses are frozen dataclasses whose
-    fields are their whole configuration.
+    holds its last value; a negative step or one past 2**62 is an error. Subclasses are frozen
+    dataclasses whose fields are their whole configuration, checked and converted to plain Python
+    values when built; every value is in ``[0, upper_bound()]``.
     """
 
     # __weakref__: jax.jit(schedule) keeps a weak reference to the function it compiles.
@@ -387,7 +389,12 @@ class Schedule:
 
 def _integer_steps(step: Any) -> Any:
     """Steps as an int64 array, after checking that each is a whole number in [0, 2**62]."""
-    steps = np.asarray(step)
+    try:
+        steps = np.asarray(step)
+    except (ValueError, TypeError, OverflowError):  # ragged nesting, objects numpy refuses
+        raise ScheduleTypeError(
+            f"step must be an int or an array of integers, got {show(step)}"
+        ) from None
     kind = steps.dtype.kind
     if kind == "O":  # e.g. a list holding Python ints beyond int64
         items = steps.reshape(-1).tolist()
@@ -403,11 +410,12 @@ def _integer_steps(step: Any) -> Any:
     if kind == "f" and (not np.all(np.isfinite(steps)) or np.any(steps != np.floor(steps))):
         raise ScheduleValueError("step must hold whole numbers, got fractional or NaN")
     if steps.size:
-        low, high = steps.min(), steps.max()
+        # As Python numbers: comparing a float16 array with 2**62 would overflow in numpy.
+        low, high = steps.min().item(), steps.max().item()
         if low < 0:
-            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(low.item())}")
+            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(low)}")
         if high > MAX_STEP:
-            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(high.item())}")
+            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(high)}")
     return steps.astype(np.int64)
 
 
