@@ -935,10 +935,8 @@ def _loss(value: float | None) -> str:
               help="The demo's model: transformer (Post-LN, AdamW) or large_batch (ResNet, SGD, batch 1024).")
 @click.option("--seed", type=StepCount(0), default=0, show_default=True, help="Data order of the sweep.")
 @click.option("--steps", type=STEPS, default=100, show_default=True, help="Updates in the sweep.")
-@click.option("--min-lr", type=FiniteReal(positive=True), default=1e-7, show_default=True,
-              help="First rate of the sweep.")
-@click.option("--max-lr", type=FiniteReal(positive=True), default=10.0, show_default=True,
-              help="Last rate of the sweep.")
+@click.option("--min-lr", type=REAL, default=1e-7, show_default=True, help="First rate of the sweep.")
+@click.option("--max-lr", type=REAL, default=10.0, show_default=True, help="Last rate of the sweep.")
 @click.option("--critical", is_flag=True, help="Also find the critical rate (where warmup can start).")
 @click.option("-o", "--output", help="The figure to write (default find-lr-MODEL.png).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
