@@ -6,7 +6,6 @@ from __future__ import annotations
 import builtins
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -314,15 +313,6 @@ def test_tables_without_rich(capsys: pytest.CaptureFixture[str], without: Any,
     code, out, err = run(capsys, "list")
     assert code == 0, err
     assert "cosine" in out
-
-
-def test_import_rampup_loads_no_optional_package(tmp_path: Path) -> None:
-    code = ("import sys, rampup, rampup.plot, rampup._files; "
-            "print(sorted(m for m in ('torch', 'matplotlib', 'click', 'yaml', 'rich') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
 
 
 # -- errors that are not the user's ----------------------------------------------------------

@@ -8,14 +8,16 @@ Whatever the command line, the promises hold:
 - a command that fails leaves the folder exactly as it was (names and contents);
 - every number printed or written is finite.
 
-Sized to run in about 15 s (derandomized, so every run tries the same command lines); set
-RAMPUP_FUZZ_EXAMPLES to run more (``make fuzz``).
+Sized to run in about 15 s with the default ``ci`` hypothesis profile (derandomized, so every run
+tries the same command lines: 2.5 times the profile's examples); ``make fuzz`` (the ``fuzz``
+profile) runs 2.5 times its 3,000, at random.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import math
 import os
@@ -35,9 +37,8 @@ from rampup.cli import main
 pytest.importorskip("matplotlib")
 pytest.importorskip("yaml")
 
-EXAMPLES = int(os.environ.get("RAMPUP_FUZZ_EXAMPLES", "150"))
-SETTINGS = settings(deadline=None, derandomize=True, max_examples=EXAMPLES, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# The loaded profile (tests/conftest.py) decides derandomize, database and health checks.
+SETTINGS = settings(max_examples=max(20, int(settings.default.max_examples * 2.5)), deadline=None)
 
 NAMES = sorted(rampup.REGISTRY)
 OPTION_KEYS = sorted({key for entry in rampup.REGISTRY.values() for key in entry.all_options()})
@@ -231,6 +232,12 @@ def _command_lines(draw: st.DrawFn) -> list[str]:
         if draw(st.booleans()):
             args += ["--json"]
         return args
+    if command == "plot" and draw(st.integers(0, 7)) == 0:  # a saved Scheduler state instead
+        args = ["plot", "--state", draw(mix(st.just("state.pt"), st.sampled_from(
+            ["s.json", "missing.pt", "afile", ".", "x" * 300 + ".pt", "a\0b.pt", ""])))]
+        if not CLEAN["value"] and draw(st.booleans()):
+            args += draw(st.sampled_from([["--total", "5"], ["cosine"], ["--config", "s.json"],
+                                          ["--lr", "1"]]))
     if command == "plot":
         if draw(st.integers(0, 3)) == 0:
             args += ["-o", output_path(draw, ["png", "svg", "pdf"])]
@@ -292,12 +299,36 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
             for p in sorted(folder.rglob("*"))}
 
 
+@functools.cache
+def _state_file() -> bytes | None:
+    """A torch Scheduler state after a plan change, as ``torch.save`` writes it (None without
+    torch): ``plot --state`` reads it."""
+    try:
+        import torch
+
+        from rampup.torch import Scheduler
+    except ImportError:
+        return None
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = Scheduler(optimizer, rampup.schedule("cosine", warmup_steps=5, total_steps=100))
+    for _ in range(30):
+        optimizer.step()
+        scheduler.step()
+    scheduler.extend(150)
+    buffer = io.BytesIO()
+    torch.save({"scheduler": scheduler.state_dict()}, buffer)
+    return buffer.getvalue()
+
+
 def _prepare(folder: Path) -> None:
     schedule = rampup.with_warmup(rampup.Cosine(steps=900, min_lr_ratio=0.1), 100)
     rampup.save(schedule, folder / "s.json")
     rampup.save(schedule, folder / "s.yaml")
     (folder / "bad.yaml").write_text("shape: [cosine\n")
     (folder / "afile").write_text("a file, not a folder")
+    state = _state_file()
+    if state is not None:
+        (folder / "state.pt").write_bytes(state)
     for suffix in ("csv", "txt", "yaml", "json", "yml", "png", "svg", "pdf"):
         (folder / f"existing.{suffix}").write_text("old content")
 

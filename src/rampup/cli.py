@@ -36,7 +36,7 @@ import click
 
 from rampup import __version__
 from rampup._files import Outputs, OutputWriteError, check_target
-from rampup.config import load, to_json, to_yaml
+from rampup.config import MAX_CONFIG_BYTES, load, to_json, to_yaml
 from rampup.durations import linear_scaling, resolve_duration, sqrt_scaling, training_steps
 from rampup.errors import MissingDependencyError, OptionError, RampupError, RampupWarning
 from rampup.names import REGISTRY
@@ -49,8 +49,6 @@ MAX_STEPS = 2**62
 #: longer table is a job for the Python API: ``schedule(numpy.arange(n))``).
 DEFAULT_MAX_ROWS = 1_000_000
 MAX_ROWS = 100_000_000
-#: The largest schedule file --config reads.
-MAX_CONFIG_BYTES = 1 << 20
 #: Rows above which ``table`` prints plain text even in a terminal (rich needs them all at once).
 RICH_ROWS = 1000
 _MESSAGE_LIMIT = 600
@@ -464,6 +462,7 @@ def cli() -> None:
       rampup table cosine --total 1000 --warmup 100 --at 0,99,100,999 --csv rates.csv
       rampup steps --epochs 3 --dataset-size 10000 --batch-size 32 --grad-accum 4 --warmup 10%
       rampup scale --base-lr 0.1 --base-batch 256 --batch 8192
+      rampup find-lr --model transformer -o lr.png
     """
 
 
@@ -471,7 +470,7 @@ def cli() -> None:
 @click.argument("name", required=False)
 @_schedule_options
 @click.option("-o", "--output", help="Write a figure (.png, .svg or .pdf) instead of a text plot.")
-@click.option("--state", "state_path", type=click.Path(dir_okay=False),
+@click.option("--state", "state_path", metavar="FILE",
               help="A Scheduler state (or a checkpoint holding one) saved with torch.save: draw "
               "what ran and what is planned, with the changes marked.")
 def plot_command(name: str | None, output: str | None, state_path: str | None = None,
@@ -523,12 +522,12 @@ def _plot_state(path: str, name: str | None, output: str | None, options: dict[s
         _fail(f"--state draws the saved plan: it takes no {', '.join((['NAME'] if name else []) + given)}")
     outputs = Outputs()
     target = _image_path(output) if output else None
-    if not os.path.isfile(path):
+    if "\0" in path or not os.path.isfile(path):
         _fail(f"--state {_short(path, 200)!r} is not a file")
     with _checked(f"--state {_short(path, 200)}", evaluating=True):
         drawn = history(load_state(path))
     if target is not None:
-        outputs.add(target[0], render_history(drawn, target[1]))
+        outputs.add(target[0], render_history(drawn, target[1]), "-o/--output")
         _commit(outputs)
         click.echo(f"wrote {output}")
         return
@@ -833,8 +832,9 @@ def list_command() -> None:
 
 @cli.command("demo")
 @click.option("--experiment", "experiments", multiple=True,
-              help="transformer or large_batch (repeat for both; default both); or wsd: cooldowns "
-              "branched from one constant-rate run vs cosine runs (about 10 minutes, not default).")
+              help="transformer or large_batch (repeat for both; default both); not run by default: "
+                   "probe (the range-test and critical-rate experiment), wsd (cooldowns branched from "
+                   "one constant-rate run vs cosine runs, about 10 minutes).")
 @click.option("--seeds", type=int, help="Seeds per variant (default: 3 transformer, 2 large_batch).")
 @click.option("--steps", type=int, help="Optimizer steps per run (large_batch: of the large-batch runs).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
@@ -904,6 +904,12 @@ def demo_command(experiments: tuple[str, ...], seeds: int | None, steps: int | N
         click.echo(f"report: {results['wsd_report']}")
     if "report" not in results:
         return
+    for name, result in results.get("probe", {}).get("models", {}).items():
+        for line in result["verdicts"]:
+            click.echo(f"probe/{name}: {line}")
+    if not results["experiments"]:
+        click.echo(f"report: {results['report']}")
+        return
     rows = []
     for name, result in results["experiments"].items():
         for variant, data in result["variants"].items():
@@ -922,6 +928,73 @@ def demo_command(experiments: tuple[str, ...], seeds: int | None, steps: int | N
 
 def _loss(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+@cli.command("find-lr")
+@click.option("--model", "model_name", default="transformer", show_default=True,
+              help="The demo's model: transformer (Post-LN, AdamW) or large_batch (ResNet, SGD, batch 1024).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Data order of the sweep.")
+@click.option("--steps", type=int, default=100, show_default=True, help="Updates in the sweep.")
+@click.option("--min-lr", type=float, default=1e-7, show_default=True, help="First rate of the sweep.")
+@click.option("--max-lr", type=float, default=10.0, show_default=True, help="Last rate of the sweep.")
+@click.option("--critical", is_flag=True, help="Also find the critical rate (where warmup can start).")
+@click.option("-o", "--output", help="The figure to write (default find-lr-MODEL.png).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@click.option("--quick", is_flag=True, help="The demo's tiny model and data (seconds, for tests).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def find_lr_command(model_name: str, seed: int, steps: int, min_lr: float, max_lr: float, critical: bool,
+                    output: str | None, device: str, quick: bool, as_json: bool) -> None:
+    """Run rampup's learning-rate range test on one of the demo's models and draw it.
+
+    \b
+    The rate grows exponentially from --min-lr to --max-lr over --steps updates; the model,
+    optimizer and random state are restored afterwards. The suggestion is where the smoothed
+    loss has made 90% of its fall to its minimum (see rampup.suggest); the figure shows the
+    curve, the descent and the suggestion. Nothing is downloaded.
+
+    \b
+    Examples:
+      rampup find-lr --model transformer -o transformer.png
+      rampup find-lr --model large_batch --critical
+    """
+    if model_name not in ("transformer", "large_batch"):
+        _fail(f"--model must be transformer or large_batch, got {model_name!r}")
+    path, _ = _image_path(output or f"find-lr-{model_name}.png")
+    if device not in ("auto", "cpu", "cuda"):
+        _fail(f"--device must be auto, cpu or cuda, got {device!r}")
+    import torch
+
+    from rampup.demo.probe import loss_fn, probe_setup
+    from rampup.torch import critical_lr, find_lr
+
+    if device == "cuda" and not torch.cuda.is_available():
+        _fail("--device cuda: no CUDA device is available")
+    chosen = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    setup = probe_setup(model_name, quick=quick, cache=Path("runs/demo/.cache"), device=chosen)
+    model = setup.model(0)
+    optimizer = setup.optimizer(model)
+    result = find_lr(model, optimizer, loss_fn, setup.batches(seed, steps) if steps >= 10 else [],
+                     min_lr=min_lr, max_lr=max_lr, steps=steps)
+    probe = None
+    if critical:
+        probe = critical_lr(model, optimizer, loss_fn, setup.batches(seed + 1, 5), min_lr=min_lr,
+                            max_lr=max_lr)
+    result.plot(path, title=f"range test: demo {model_name} ({setup.experiment.title})")
+    if as_json:
+        data = result.to_dict()
+        if probe is not None:
+            data["critical"] = probe.to_dict()
+        click.echo(json.dumps(data, indent=1))
+        return
+    click.echo(str(result))
+    if probe is not None:
+        click.echo(str(probe))
+        if probe.rate is not None and result.suggestion is not None:
+            start = probe.start_fraction(result.suggestion)
+            click.echo(f"warmup to {result.suggestion:.3g} can start at {start:.3g} of it: "
+                       f"rampup.Warmup(steps=..., start={start:.3g})")
+    click.echo(f"wrote {path}")
 
 
 def _error(message: object, kind: str = "error") -> None:

@@ -17,10 +17,10 @@ import itertools
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from rampup._files import write_atomic  # the one atomic writer (also rampup.config.write_atomic)
 from rampup.errors import RampupError, ScheduleTypeError, ScheduleValueError, closest, show
 from rampup.schedules import SHAPES, Schedule
 
@@ -300,21 +300,3 @@ def _yaml_problem(error: BaseException) -> str:
     if problem and mark is not None:
         return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
     return _one_line(error)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so no reader sees half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

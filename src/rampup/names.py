@@ -336,8 +336,9 @@ def _wsd(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
     decay = round(fraction * total) if o["decay_steps"] is None else check_int(
         "decay_steps", o["decay_steps"])
     if warmup + decay > total:
+        given = "decay_steps" if o["decay_steps"] is not None else "decay_fraction * total_steps"
         raise ScheduleValueError(
-            f"warmup ({warmup}) + decay ({decay}) steps must not exceed total_steps ({total})"
+            f"warmup_steps ({warmup}) + {given} ({decay}) must not exceed total_steps ({total})"
         )
     kind = check_choice("decay_curve", o["decay_curve"], _DECAYS)
     floor = check_real("min_lr_ratio", o["min_lr_ratio"], low=0.0, high=1.0)

@@ -16,7 +16,15 @@ from rampup.demo.experiments import EXPERIMENTS, Experiment, Sizes, Variant
 from rampup.errors import OptionError
 from rampup.schedules import Schedule
 
-__all__ = ["EXPERIMENTS", "DemoOptions", "run_demo"]
+__all__ = ["EXPERIMENTS", "EXTRA_EXPERIMENTS", "DemoOptions", "run_demo"]
+
+# Run only when asked for by name (not part of the default demo): name -> what it measures.
+EXTRA_EXPERIMENTS = {
+    "probe": "rampup's range test and critical rate against a grid and two other finders "
+             "(rampup.demo.probe; about 10-15 minutes on 2 cores)",
+    "wsd": "cooldowns branched from one constant-rate run against cosine runs of the same lengths "
+           "(rampup.demo.wsd; about 10 minutes on 2 cores)",
+}
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,12 @@ class DemoOptions:
 def check_options(options: DemoOptions) -> None:
     """Reject bad options before anything is written (OptionError naming the option)."""
     for name in options.experiments:
-        if name not in EXPERIMENTS and name != "wsd":
+        if name not in EXPERIMENTS and name not in EXTRA_EXPERIMENTS:
             raise OptionError(
-                f"--experiment must be one of {', '.join(EXPERIMENTS)}, wsd, got {name!r}"
+                f"--experiment must be one of {', '.join([*EXPERIMENTS, *EXTRA_EXPERIMENTS])}, got {name!r}"
             )
+    if "probe" in options.experiments and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise OptionError("--experiment probe runs on one process, not under torchrun")
     if options.resume and "wsd" in options.experiments:
         raise OptionError("--resume: the wsd experiment keeps its checkpoints in memory; run it again")
     if options.seeds is not None and options.seeds < 1:
@@ -76,15 +86,26 @@ def _device(choice: str) -> Any:
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        return torch.device("cuda", _environment_int("LOCAL_RANK", 0))
     return torch.device(choice)
+
+
+def _environment_int(name: str, default: int) -> int:
+    """An integer set by torchrun (LOCAL_RANK, WORLD_SIZE), or ``default`` when unset."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise OptionError(f"the environment variable {name} must be an integer, got {text[:40]!r}") from None
 
 
 def _start_processes(device: Any) -> bool:
     """Join the torchrun process group if launched by torchrun; True if this call started it."""
     import torch.distributed as dist
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    if _environment_int("WORLD_SIZE", 1) <= 1 or dist.is_initialized():
         return False
     if device.type == "cuda":
         import torch
@@ -117,7 +138,9 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
                                      options.out, options.command, options.progress)
             if rank == 0:
                 results["wsd_report"] = str(options.out / "wsd.md")
-        for name in (n for n in options.experiments if n != "wsd"):
+        for name in options.experiments:
+            if name in EXTRA_EXPERIMENTS:
+                continue
             experiment = EXPERIMENTS[name]()
             sizes = experiment.quick if options.quick else experiment.sizes
             sizes = Sizes(steps=options.steps or sizes.steps, seeds=options.seeds or sizes.seeds,
@@ -149,6 +172,13 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         if rank == 0 and results["experiments"]:
             report = write_report(results, options.out, options.command)
             results["report"] = str(report)
+        if "probe" in options.experiments:
+            from rampup.demo.probe import run_probe
+
+            results["probe"] = run_probe(options.out / "probe", quick=options.quick, device=device,
+                                         progress=options.progress, command=options.command,
+                                         cache=options.out / ".cache")
+            results.setdefault("report", results["probe"]["report"])
     finally:
         if started:
             dist.destroy_process_group()

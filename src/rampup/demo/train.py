@@ -23,7 +23,7 @@ from torch import nn
 
 from rampup._files import write_atomic
 from rampup.demo.experiments import Experiment, Sizes, Variant
-from rampup.errors import OptionError
+from rampup.errors import OptionError, RampupError
 from rampup.schedules import Schedule
 from rampup.torch import Scheduler
 
@@ -101,13 +101,21 @@ def train(
     start = 0
     spent = 0.0
     if resume and checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
-        record = RunRecord(**state["record"])
-        start, spent = state["step"], record.seconds
+        try:
+            state = torch.load(checkpoint, map_location=device, weights_only=False)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            _set_rng_state(state["rng"])
+            record = RunRecord(**state["record"])
+            start, spent = int(state["step"]), record.seconds
+        except RampupError:
+            raise
+        except Exception as error:  # another run's file, a different model size, a damaged file
+            raise OptionError(
+                f"--resume: {checkpoint} is not a checkpoint of this run ({type(error).__name__}: "
+                f"{' '.join(str(error).split())[:200]}); run without --resume, or with another --out"
+            ) from None
     if record.diverged or start >= total:
         return record
 

@@ -18,15 +18,24 @@ from rampup.torch.compat import (
     get_scheduler,
     get_wsd_schedule,
 )
+from rampup.torch.critical import CriticalLRResult, critical_lr
+from rampup.torch.finder_frameworks import find_lr_lightning, find_lr_trainer
+from rampup.torch.lr_finder import LRFinderResult, find_lr
 from rampup.torch.scheduler import Scheduler, to_tensor_lrs
 from rampup.torch.wrap import WarmupWrapper, with_warmup
 
 __all__ = [
     "TYPE_TO_SCHEDULER_FUNCTION",
+    "CriticalLRResult",
     "GradualWarmupScheduler",
     "GreedyLR",
+    "LRFinderResult",
     "Scheduler",
     "WarmupWrapper",
+    "critical_lr",
+    "find_lr",
+    "find_lr_lightning",
+    "find_lr_trainer",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
     "get_cosine_schedule_with_warmup",
