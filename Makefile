@@ -53,3 +53,15 @@ bench-quick: $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+
+# The property tests (tests/**/test_fuzz_*.py) with many random examples (hypothesis' "fuzz"
+# profile, see tests/conftest.py); failing examples are kept in .hypothesis/ and replayed first.
+.PHONY: fuzz
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q $$(find tests -name 'test_fuzz_*.py' | sort)
+
+# The package as users install it: sdist + wheel, twine check, fresh venvs without extras (this
+# Python, and 3.10 / 3.13 where installed) and with [torch]. Needs PyPI or a pip cache.
+.PHONY: wheel-check
+wheel-check: $(STAMP)
+	PY=$(PY) TORCH="$(TORCH)" .ci/wheel-check

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rampup.errors import check_int, check_real
+from rampup.errors import MAX_STEP, ScheduleTypeError, check_int, check_real
 from rampup.schedules.base import Schedule
 
 
@@ -12,18 +12,34 @@ def _fmt(value: float, peak_lr: float | None) -> str:
     return f"{value * peak_lr:.6g}" if peak_lr is not None else f"{value:.6g}"
 
 
+_ALL_STEPS = 1 << 20
+
+
+def _probe_steps(total: int, joints: set[int]) -> tuple[np.ndarray, bool]:
+    """Steps 0 .. total, or (past 2**20 steps) an even sample of them with every joint and its
+    neighbours: the min and max of a long schedule are then those of the sample."""
+    if total < _ALL_STEPS:
+        return np.arange(total + 1, dtype=np.int64), False
+    grid = np.linspace(0, total, _ALL_STEPS).astype(np.int64)
+    extra = [0, 1, total - 1, total, *joints, *(b - 1 for b in joints), *(b + 1 for b in joints)]
+    steps = np.unique(np.concatenate([grid, np.asarray(extra, dtype=np.int64)]))
+    return steps[(steps >= 0) & (steps <= total)], True
+
+
 def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float | None = None) -> str:
     """Describe ``schedule`` over ``total_steps`` (default: where it stops changing).
 
     Values are multipliers of the peak, or absolute rates when ``peak_lr`` is given.
     """
+    if not isinstance(schedule, Schedule):
+        raise ScheduleTypeError(f"schedule must be a rampup Schedule, got {type(schedule).__name__}")
     if peak_lr is not None:
         peak_lr = check_real("peak_lr", peak_lr, low=0.0, low_open=True)
     total = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
     segments = schedule.segments()
     if total is None and schedule.horizon is not None:
         # A schedule constant from step 0 (horizon 0) is still described over its first step.
-        total = max(schedule.horizon, 1)
+        total = min(max(schedule.horizon, 1), MAX_STEP)
     unit = "lr" if peak_lr is not None else "multiplier"
     lines = [f"{schedule.label()}" + (f", {total} steps" if total else "") + f" ({unit})"]
     width = len(str(max(total or 0, *(b for b, _, _ in segments)))) + 1
@@ -41,13 +57,16 @@ def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float 
     if total is None:
         lines.append("  keeps changing: pass total_steps for the final value, min and max")
         return "\n".join(lines)
-    marks = sorted({0, 1, total - 1, total} | {b for b, _, _ in segments if 0 < b < total})
+    joints = {b for b, _, _ in segments if 0 < b < total}
+    marks = sorted({0, 1, total - 1, total} | joints)
     lines.append("  at step: " + ", ".join(f"{s}: {_fmt(schedule(s), peak_lr)}" for s in marks))
-    values = schedule(np.arange(total + 1))
+    steps, sampled = _probe_steps(total, joints)
+    values = schedule(steps)
     low, high = int(np.argmin(values)), int(np.argmax(values))
     lines.append(
-        f"  min {_fmt(float(values[low]), peak_lr)} at step {low}, "
-        f"max {_fmt(float(values[high]), peak_lr)} at step {high}; "
+        f"  min {_fmt(float(values[low]), peak_lr)} at step {int(steps[low])}, "
+        f"max {_fmt(float(values[high]), peak_lr)} at step {int(steps[high])}"
+        + (f" (over {steps.size} sampled steps)" if sampled else "") + "; "
         + (
             f"held at {_fmt(float(values[-1]), peak_lr)} from step {total} on"
             if schedule.horizon is not None and schedule.horizon <= total

@@ -11,7 +11,17 @@ import numbers
 import re
 from dataclasses import dataclass
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int, check_real, warn_once
+import numpy as np
+
+from rampup.errors import (
+    MAX_STEP,
+    ScheduleTypeError,
+    ScheduleValueError,
+    check_int,
+    check_real,
+    show,
+    warn_once,
+)
 
 _STEPS = re.compile(r"^\d+$")
 _PERCENT = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)%$")
@@ -34,7 +44,7 @@ def resolve_duration(
       (as transformers rounds ``warmup_ratio``), so a positive fraction never gives 0 steps.
     - ``"5ep"``: 5 epochs of ``steps_per_epoch`` steps, rounded to the nearest step.
     """
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         raise ScheduleTypeError(f"{name} must be a step count, fraction or duration, got {value!r}")
     if isinstance(value, numbers.Integral):
         return check_int(name, value)
@@ -48,12 +58,14 @@ def resolve_duration(
         )
     text = value.strip()
     if _STEPS.match(text):
-        return int(text)
+        if len(text.lstrip("0")) > 19:  # more than 2**62 (and int() refuses 4300+ digits)
+            raise ScheduleValueError(f"{name} must be at most 2**62 steps, got {show(value)}")
+        return check_int(name, int(text))
     match = _PERCENT.match(text)
     if match:
         percent = float(match.group(1))
         if percent > 100.0:
-            raise ScheduleValueError(f"{name} must be between 0% and 100%, got {value!r}")
+            raise ScheduleValueError(f"{name} must be between 0% and 100%, got {show(value)}")
         return _fraction_to_steps(name, percent / 100.0, total_steps)
     match = _EPOCHS.match(text)
     if match:
@@ -63,9 +75,14 @@ def resolve_duration(
                 "one epoch) to convert it"
             )
         per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
-        return math.floor(float(match.group(1)) * per_epoch + 0.5)
+        steps = float(match.group(1)) * per_epoch + 0.5
+        if not steps <= MAX_STEP:
+            raise ScheduleValueError(
+                f"{name}={show(value)} is more than 2**62 steps ({per_epoch} steps per epoch)"
+            )
+        return math.floor(steps)
     raise ScheduleValueError(
-        f"{name}={value!r} is not a duration: use steps ('500'), a percentage of training ('10%') "
+        f"{name}={show(value)} is not a duration: use steps ('500'), a percentage of training ('10%') "
         "or epochs ('5ep'), with no spaces"
     )
 
@@ -145,6 +162,8 @@ def training_steps(
     trainers' ``max_steps`` does, so the run may be shorter or longer than ``epochs``.
     """
     epochs_value = check_real("epochs", epochs, low=0.0, low_open=True)
+    if not isinstance(drop_last, (bool, np.bool_)):
+        raise ScheduleTypeError(f"drop_last must be True or False, got {show(drop_last)}")
     accum = check_int("grad_accum", grad_accum, minimum=1)
     world = check_int("world_size", world_size, minimum=1)
     micro: int | None = None
@@ -169,7 +188,13 @@ def training_steps(
                 "process sees per epoch: no step would ever run"
             )
     per_epoch = math.ceil(batches / accum)
-    total = math.ceil(epochs_value * per_epoch - 1e-9)
+    exact = epochs_value * per_epoch - 1e-9
+    if not exact <= MAX_STEP:
+        raise ScheduleValueError(
+            f"epochs x {per_epoch} steps per epoch must be at most 2**62 steps, got epochs={epochs_value:g}"
+        )
+    # At least one step: a positive number of epochs runs the optimizer at least once.
+    total = max(1, math.ceil(exact))
     capped = False
     if max_steps is not None:
         # As in transformers' Trainer and Lightning: max_steps replaces the epoch count.
@@ -192,7 +217,7 @@ def linear_scaling(base_lr: float, base_batch: int, batch: int) -> float:
     lr = check_real("base_lr", base_lr, low=0.0, low_open=True)
     b0 = check_int("base_batch", base_batch, minimum=1)
     b = check_int("batch", batch, minimum=1)
-    return lr * b / b0
+    return _finite_rate(lr * b / b0, lr, b0, b)
 
 
 def sqrt_scaling(base_lr: float, base_batch: int, batch: int) -> float:
@@ -200,7 +225,16 @@ def sqrt_scaling(base_lr: float, base_batch: int, batch: int) -> float:
     lr = check_real("base_lr", base_lr, low=0.0, low_open=True)
     b0 = check_int("base_batch", base_batch, minimum=1)
     b = check_int("batch", batch, minimum=1)
-    return lr * math.sqrt(b / b0)
+    return _finite_rate(lr * math.sqrt(b / b0), lr, b0, b)
+
+
+def _finite_rate(rate: float, lr: float, b0: int, b: int) -> float:
+    if not math.isfinite(rate) or (rate == 0.0 and lr > 0.0):
+        raise ScheduleValueError(
+            f"the scaled rate of base_lr={lr:g} from base_batch={b0} to batch={b} is not a positive "
+            "finite number; choose a smaller base_lr or batch ratio"
+        )
+    return rate
 
 
 def warn_if_zero(name: str, requested: Duration, steps: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rampup.errors import ScheduleTypeError, check_real
+from rampup.errors import ScheduleTypeError, check_peak_times_schedule, check_real
 from rampup.schedules.base import Schedule
 
 __all__ = ["to_optax"]
@@ -39,6 +39,7 @@ def to_optax(schedule: Schedule, peak_lr: float, *, dtype: Any = None) -> Callab
     if not isinstance(schedule, Schedule):
         raise ScheduleTypeError(f"schedule must be a rampup Schedule, got {type(schedule).__name__}")
     peak = check_real("peak_lr", peak_lr, low=0.0)
+    check_peak_times_schedule(peak, schedule)
 
     def learning_rate(count: Any) -> Any:
         rate = peak * schedule(count)

@@ -23,7 +23,13 @@ import keras
 import numpy as np
 
 from rampup.config import from_dict
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int, check_real
+from rampup.errors import (
+    ScheduleTypeError,
+    ScheduleValueError,
+    check_int,
+    check_peak_times_schedule,
+    check_real,
+)
 from rampup.names import schedule as named_schedule
 from rampup.schedules import Schedule
 
@@ -83,6 +89,7 @@ class RampupSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: 
             )
         self.schedule: Schedule = schedule
         self.peak_lr = check_real("peak_lr", peak_lr, low=0.0, low_open=True)
+        check_peak_times_schedule(self.peak_lr, schedule)
         accumulation = 1 if gradient_accumulation_steps is None else gradient_accumulation_steps
         self.gradient_accumulation_steps = check_int(
             "gradient_accumulation_steps", accumulation, minimum=1
@@ -131,6 +138,8 @@ class RampupSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RampupSchedule:
         """The schedule ``get_config`` describes (the schedule through ``rampup.from_dict``)."""
+        if not isinstance(config, Mapping):
+            raise ScheduleTypeError(f"a RampupSchedule config must be a dict, got {type(config).__name__}")
         data = dict(config)
         unknown = sorted(set(data) - {"schedule", "peak_lr", "gradient_accumulation_steps", "name"})
         if unknown or "schedule" not in data or "peak_lr" not in data:
@@ -138,6 +147,11 @@ class RampupSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: 
                 f"a RampupSchedule config needs the keys schedule and peak_lr (optional: "
                 f"gradient_accumulation_steps, name); got {sorted(data)}"
                 + (f", unexpected: {unknown}" if unknown else "")
+            )
+        if not isinstance(data["schedule"], Mapping):
+            raise ScheduleTypeError(
+                f"schedule in a RampupSchedule config must be a schedule's to_dict() form, got "
+                f"{type(data['schedule']).__name__}"
             )
         return cls(
             from_dict(dict(data["schedule"])),

@@ -15,12 +15,14 @@ from typing import Any
 
 from rampup.durations import Duration, resolve_duration, warn_if_zero
 from rampup.errors import (
+    MAX_STEP,
     ScheduleTypeError,
     ScheduleValueError,
     check_choice,
     check_int,
     check_real,
     closest,
+    show,
 )
 from rampup.schedules import (
     SGDR,
@@ -42,6 +44,7 @@ from rampup.schedules import (
     with_warmup,
 )
 from rampup.schedules.base import ENDPOINTS
+from rampup.schedules.decay import MAX_CYCLES
 from rampup.schedules.warmup import WARMUP_CURVES
 
 Builder = Callable[[int, "int | None", dict[str, Any]], Schedule]
@@ -133,10 +136,9 @@ def _min_ratio(options: dict[str, Any], *, required: bool, rate_key: str = "min_
     return check_real(rate_key, rate, low=0.0, high=1.0)
 
 
-def _cycles(options: dict[str, Any]) -> Any:
+def _cycles(options: dict[str, Any]) -> float:
     """Validate num_cycles under the name the caller used (the shapes call it ``cycles``)."""
-    check_real("num_cycles", options["num_cycles"], low=0.0, low_open=True)
-    return options["num_cycles"]
+    return check_real("num_cycles", options["num_cycles"], low=0.0, low_open=True, high=MAX_CYCLES)
 
 
 # --- transformers' names -------------------------------------------------------------------
@@ -163,17 +165,16 @@ def _polynomial(n: int, o: dict[str, Any]) -> Schedule:
         if o["lr_end"] is not None:
             raise ScheduleValueError("give either lr_end (absolute) or min_lr_ratio, not both")
         return Polynomial(steps=n, power=o["power"], min_lr_ratio=o["min_lr_ratio"])
-    lr_end = 1e-7 if o["lr_end"] is None else o["lr_end"]
+    lr_end = check_real("lr_end", 1e-7 if o["lr_end"] is None else o["lr_end"], low=0.0)
     if o["peak_lr"] is None:
         raise ScheduleValueError(
             f"polynomial reads lr_end={lr_end:g} against the peak rate: pass peak_lr (the "
             "optimizer's lr), or min_lr_ratio for an end value relative to the peak"
         )
-    check_real("peak_lr", o["peak_lr"], low=0.0, low_open=True)
-    check_real("lr_end", lr_end, low=0.0)
-    if not o["peak_lr"] > lr_end:
-        raise ScheduleValueError(f"lr_end ({lr_end}) must be smaller than initial lr ({o['peak_lr']})")
-    return Polynomial(steps=n, power=o["power"], lr_end=lr_end, peak_lr=o["peak_lr"])
+    peak = check_real("peak_lr", o["peak_lr"], low=0.0, low_open=True)
+    if not peak > lr_end:
+        raise ScheduleValueError(f"lr_end ({lr_end:g}) must be smaller than initial lr (peak_lr={peak:g})")
+    return Polynomial(steps=n, power=o["power"], lr_end=lr_end, peak_lr=peak)
 
 
 _register(Entry(
@@ -275,6 +276,11 @@ def _wsd_hf(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
                 f"total_steps ({total})"
             )
     stable = check_int("num_stable_steps", stable)
+    if warmup + stable + decay > MAX_STEP:
+        raise ScheduleValueError(
+            f"warmup_steps + num_stable_steps + num_decay_steps must be at most 2**62, got "
+            f"{warmup} + {stable} + {decay}"
+        )
     if o.get("warmup_curve", "linear") != "linear":
         raise ScheduleValueError(
             "warmup_stable_decay sets its warmup shape with warmup_type, not warmup_curve"
@@ -318,13 +324,21 @@ _register(Entry(
 
 
 def _wsd(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
-    assert total is not None
+    if total is None:
+        # Open-ended: warmup, then the stable phase until Scheduler.cooldown() starts the decay.
+        if o["decay_steps"] is not None:
+            raise ScheduleValueError(
+                "wsd without total_steps is open-ended (its decay starts with Scheduler.cooldown());"
+                " decay_steps needs total_steps"
+            )
+        return _prefix(Constant(), warmup, o, "end")
     fraction = check_real("decay_fraction", o["decay_fraction"], low=0.0, high=1.0)
     decay = round(fraction * total) if o["decay_steps"] is None else check_int(
         "decay_steps", o["decay_steps"])
     if warmup + decay > total:
+        given = "decay_steps" if o["decay_steps"] is not None else "decay_fraction * total_steps"
         raise ScheduleValueError(
-            f"warmup ({warmup}) + decay ({decay}) steps must not exceed total_steps ({total})"
+            f"warmup_steps ({warmup}) + {given} ({decay}) must not exceed total_steps ({total})"
         )
     kind = check_choice("decay_curve", o["decay_curve"], _DECAYS)
     floor = check_real("min_lr_ratio", o["min_lr_ratio"], low=0.0, high=1.0)
@@ -337,6 +351,7 @@ def _wsd(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
 _register(Entry(
     "wsd", "native warmup, stable plateau, then a decay over the last decay_fraction of training",
     _wsd, {"decay_fraction": 0.2, "decay_steps": None, "decay_curve": "1-sqrt", "min_lr_ratio": 0.0},
+    needs_total=False,
 ))
 _register(Entry(
     "step", "native warmup, then x gamma every step_size steps (torch StepLR)",
@@ -345,15 +360,14 @@ _register(Entry(
 ))
 _register(Entry(
     "multistep", "native warmup, then x gamma at each milestone (steps counted after warmup)",
-    _own(lambda n, o: MultiStep(milestones=tuple(o["milestones"] or ()), gamma=o["gamma"])),
+    _own(lambda n, o: MultiStep(milestones=o["milestones"], gamma=o["gamma"])),
     {"milestones": None, "gamma": 0.1}, needs_total=False,
 ))
 
 
 def _goyal(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
     factor = check_real("factor", o["factor"], low=1.0)
-    milestones = tuple(o["milestones"] or ())
-    main = MultiStep(milestones=milestones, gamma=o["gamma"])
+    main = MultiStep(milestones=o["milestones"], gamma=o["gamma"])
     if warmup == 0:
         return main
     warm = Warmup(steps=warmup, curve="linear", start=1.0 / factor, endpoints="start")
@@ -379,11 +393,22 @@ _register(Entry(
      "max_cycles": None},
     needs_total=False,
 ))
+def _one_cycle(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
+    # OneCycle calls its length steps; here it is total_steps, so check it under that name.
+    steps = check_int("total_steps", total, minimum=2)
+    pct = check_real("pct_start", o["pct_start"], low=0.0, high=1.0, low_open=True, high_open=True)
+    if not pct * steps > 1:
+        raise ScheduleValueError(
+            f"pct_start * total_steps must be > 1 so the rise has a step, got {pct:g} * {steps}"
+        )
+    return OneCycle(steps=steps, pct_start=pct, div_factor=o["div_factor"],
+                    final_div_factor=o["final_div_factor"], anneal=o["anneal"],
+                    three_phase=o["three_phase"])
+
+
 _register(Entry(
     "one_cycle", "one-cycle policy over total_steps (torch OneCycleLR); its rise is the warmup",
-    lambda w, t, o: OneCycle(steps=t or 0, pct_start=o["pct_start"], div_factor=o["div_factor"],
-                             final_div_factor=o["final_div_factor"], anneal=o["anneal"],
-                             three_phase=o["three_phase"]),
+    _one_cycle,
     {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4, "anneal": "cos",
      "three_phase": False},
     warmup=False,
@@ -437,8 +462,8 @@ def schedule(
     """
     if not isinstance(name, str) or name not in REGISTRY:
         raise ScheduleValueError(
-            f"unknown schedule name {name!r}; known: {', '.join(REGISTRY)}."
-            f"{closest(str(name), REGISTRY)}"
+            f"unknown schedule name {show(name)}; known: {', '.join(REGISTRY)}."
+            f"{closest(name, REGISTRY)}"
         )
     entry = REGISTRY[name]
     valid = entry.all_options()
@@ -447,9 +472,11 @@ def schedule(
             listing = ", ".join(["warmup_steps", "warmup_fraction", "warmup", "total_steps",
                                  "steps_per_epoch", *valid])
             raise ScheduleTypeError(
-                f"{name} got unexpected option {key!r}; valid: {listing}.{closest(key, valid)}"
+                f"{name} got unexpected option {show(key)}; valid: {listing}.{closest(key, valid)}"
             )
     total = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
+    if steps_per_epoch is not None:
+        steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
     if entry.needs_total and total is None:
         raise ScheduleValueError(f"{name} requires total_steps (num_training_steps)")
     given = [k for k, v in (("warmup_steps", warmup_steps), ("warmup_fraction", warmup_fraction),
@@ -468,12 +495,12 @@ def schedule(
         warn_if_zero("warmup", warmup, steps)
     if steps and not entry.warmup and name != "goyal":
         raise ScheduleValueError(
-            f"{name} has no separate warmup (got {steps} warmup steps); "
+            f"{name} has no separate warmup (got {given[0]}: {steps} warmup steps); "
             + ("use constant_with_warmup" if name == "constant" else "set warmup to 0")
         )
     if total is not None and steps > total:
         raise ScheduleValueError(
-            f"warmup ({steps} steps) must not be longer than total_steps ({total})"
+            f"{given[0]} ({steps} steps) must not be longer than total_steps ({total})"
         )
     if name == "goyal" and steps == 0 and warmup_steps is None and warmup is None:
         raise ScheduleValueError("goyal needs a warmup length (warmup_steps or warmup='5ep')")

@@ -179,3 +179,92 @@ def test_errors() -> None:
         dampened.load_state_dict(wrapper.state_dict())
     with pytest.raises(ValueError, match="WarmupWrapper"):
         wrapper.load_state_dict(L.StepLR(make_run().optimizer, 2).state_dict())
+
+
+# --- metrics, and the peak at the hand-over ------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["delay", "dampen"])
+def test_a_metric_for_a_scheduler_that_takes_none_is_an_error(mode: str) -> None:
+    run = make_run()
+    wrapper = with_warmup(L.StepLR(run.optimizer, 2), 3, mode=mode)
+    for value in (0.5, 0.0, torch.tensor(0.5)):
+        before, lrs = wrapper.state_dict(), run.lrs()
+        with pytest.raises(rampup.RampupError, match=r"StepLR takes no metric.*call step\(\)"):
+            wrapper.step(value)
+        with pytest.raises(rampup.RampupError, match="takes no metric"):
+            wrapper.step(metrics=value)
+        assert wrapper.state_dict() == before and run.lrs() == lrs  # nothing advanced
+        run.update()
+        wrapper.step()
+
+
+def test_a_missing_metric_does_not_advance_the_wrapper() -> None:
+    run = make_run()
+    wrapper = with_warmup(L.ReduceLROnPlateau(run.optimizer), 2, mode="dampen")
+    before, lrs = wrapper.state_dict(), run.lrs()
+    with pytest.raises(rampup.RampupError, match="needs the metric"):
+        wrapper.step()
+    assert wrapper.state_dict() == before and run.lrs() == lrs
+    wrapper.step(1.0)
+    assert wrapper.last_epoch == 1
+
+
+def test_any_scheduler_whose_step_needs_a_metric_gets_it() -> None:
+    """GreedyLR (step(metrics)) behind a delayed warmup: from step W it is fed the metrics and
+    gives transformers' GreedyLR's numbers, run alone from its own step 0."""
+    import transformers.optimization as hf
+
+    metrics = plateau_metrics(STEPS)
+    run = make_run()
+    wrapper = with_warmup(rampup.torch.GreedyLR(run.optimizer, patience=2, min_lr=1e-6), W)
+    lrs, _ = trajectory(run, wrapper, STEPS, metrics=[None] * W + metrics[W:],
+                        step=lambda s, m: s.step() if m is None else s.step(m))
+    ref_run = make_run()
+    ref, _ = trajectory(ref_run, hf.GreedyLR(ref_run.optimizer, patience=2, min_lr=1e-6), STEPS - W,
+                        metrics=metrics[W:])
+    assert_same(lrs[W:], ref)
+    assert len({tuple(r) for r in ref}) > 2
+
+
+SEQUENTIAL = {
+    "StepLR": lambda o: L.StepLR(o, step_size=7, gamma=0.5),
+    "ExponentialLR": lambda o: L.ExponentialLR(o, 0.9),
+    "CosineAnnealingLR": lambda o: L.CosineAnnealingLR(o, T_max=25, eta_min=1e-6),
+    "CosineAnnealingWarmRestarts": lambda o: L.CosineAnnealingWarmRestarts(o, T_0=6, T_mult=2),
+    "PolynomialLR": lambda o: L.PolynomialLR(o, total_iters=20, power=2.0),
+}
+
+
+@pytest.mark.parametrize("name", list(SEQUENTIAL))
+def test_delay_is_torchs_sequential_lr_with_the_peak_held_for_two_updates(name: str) -> None:
+    """Intended: the warmup's last update and the wrapped scheduler's step 0 both run at the peak,
+    exactly as torch's SequentialLR of a LinearLR warmup (to 1 in W - 1 steps) and the scheduler."""
+    make = SEQUENTIAL[name]
+    run = make_run()
+    lrs, _ = trajectory(run, with_warmup(make(run.optimizer), W), STEPS)
+    ref_run = make_run()
+    opt = ref_run.optimizer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SequentialLR passes torch's deprecated epoch argument
+        sequential = L.SequentialLR(opt, [L.LinearLR(opt, 1 / W, 1.0, total_iters=W - 1), make(opt)],
+                                    milestones=[W])
+        ref, _ = trajectory(ref_run, sequential, STEPS)
+    assert lrs[W - 1] == lrs[W] == list(LRS)  # the peak, twice
+    for row, want in zip(lrs[:W], ref[:W], strict=True):  # LinearLR multiplies its way up: ulps
+        assert row == pytest.approx(want, rel=1e-12)
+    assert_same(lrs[W:], ref[W:])
+
+
+@pytest.mark.parametrize("name", list(SEQUENTIAL))
+def test_a_warmup_that_ends_on_the_scheduler_step_zero_uses_the_peak_once(name: str) -> None:
+    make = SEQUENTIAL[name]
+    run = make_run()
+    lrs, _ = trajectory(run, with_warmup(make(run.optimizer), rampup.Warmup(W, endpoints="start")), STEPS)
+    ref_run = make_run()
+    opt = ref_run.optimizer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sequential = L.SequentialLR(opt, [L.LambdaLR(opt, lambda t: t / W), make(opt)], milestones=[W])
+        ref, _ = trajectory(ref_run, sequential, STEPS)
+    assert_same(lrs, ref)
+    assert lrs[W - 1] != list(LRS) and lrs[W] == list(LRS)  # the peak once, at the hand-over

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from rampup import Cosine, with_warmup
-from rampup.config import write_atomic
+from rampup._files import write_atomic
 from rampup.demo.experiments import EXPERIMENTS, Experiment, Sizes, Variant
 from rampup.demo.train import RunRecord, train
 from rampup.errors import ScheduleValueError

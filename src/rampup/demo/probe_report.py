@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from rampup.config import write_atomic
+from rampup._files import write_atomic
 from rampup.demo.probe import TARGET_CV, TARGET_LOSS, dump
 
 FINDERS = {"rampup": ("C0", "-"), "torch-lr-finder": ("C1", "--"), "lightning": ("C2", ":")}

@@ -9,21 +9,86 @@ namespace. ``xp.kind`` tells combinators which they got: ``"scalar"`` and ``"num
 on values (bisect, boolean masks); ``"array_api"`` must not (the step may be a traced value inside
 ``torch.compile`` or ``jax.jit``), so there a combinator evaluates every phase on a clamped local
 step and selects with ``where``.
+
+The two exact paths (a Python int, a numpy array) give the same float64 bits for every step up to
+``MAX_STEP`` (2**62): steps reach the formulas as integers (a Python int, an int64 array), so the
+integer parts (which phase, cycle or milestone) are exact; whole-number divisions go through
+``ratio`` (Python's correctly rounded ``n / d`` on both paths); and where numpy's vectorised
+functions may round differently from the C library that Python calls (``pow``, ``exp``, and
+``cos`` wherever a probe finds it differs), the numpy path calls Python's, element by element
+(``power``, ``exp``, :func:`per_value`). Steps above 2**52 in an array go through the per-step
+path one by one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
+import operator
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError
+from rampup.errors import MAX_MULTIPLIER, MAX_STEP, ScheduleTypeError, ScheduleValueError, show
 
 FloatArray = npt.NDArray[np.float64]
+
+EXACT = 2**53
+"""Integers up to here convert to float64 exactly."""
+
+_SPLIT = 2**52
+"""Array steps above this go through the per-step path (see ``Schedule._eval_array``)."""
+
+MAX_DEPTH = 32
+"""Combinators (join, multiply, clamp) nest at most this deep."""
+
+MAX_PREVIEW = 2**27
+"""The most steps ``preview`` evaluates at once (a 1 GiB result)."""
+
+
+def per_value(fn: Callable[[Any], Any], keys: Any, dtype: Any = np.float64) -> Any:
+    """``fn(k)`` for every element ``k`` of the array ``keys``, called with Python numbers once per
+    distinct value, as an array of ``dtype`` shaped like ``keys``.
+
+    This is how the numpy path reaches bit for bit what the per-step path computes with ``math``
+    and Python operators (``pow``, ``exp``), whose numpy counterparts may round differently. The
+    keys of a schedule are few (a cycle or milestone count) or are the steps themselves.
+    """
+    keys = np.asarray(keys)
+    if keys.size == 0:
+        return np.empty(keys.shape, dtype=dtype)
+    if keys.dtype.kind in "iu":
+        low, high = int(keys.min()), int(keys.max())
+        if high - low <= 2 * keys.size + 64:  # dense keys: a table indexed by key - low
+            table = np.array([fn(k) for k in range(low, high + 1)], dtype=dtype)
+            return table[keys - low]
+    distinct, inverse = np.unique(keys.reshape(-1), return_inverse=True)
+    table = np.array([fn(k) for k in distinct.tolist()], dtype=dtype)
+    return table[inverse].reshape(keys.shape)
+
+
+@functools.cache
+def _numpy_cos_is_libm() -> bool:
+    """Whether numpy's float64 cos gives the C library's numbers (what ``math.cos`` returns).
+
+    numpy calls the C library for float64 cos today; some builds have had (and may again have)
+    vectorised versions that differ in the last bit. Checked once, on points that cover the
+    arguments the formulas use.
+    """
+    rng = np.random.default_rng(20250101)
+    x = np.concatenate([np.linspace(0.0, math.pi, 1025), rng.uniform(0.0, 4.0 * math.pi, 2048),
+                        rng.uniform(0.0, 1e6, 512)])
+    return bool(np.array_equal(np.cos(x), np.array([math.cos(v) for v in x.tolist()])))
+
+
+def _array_cos(x: Any) -> Any:
+    if _numpy_cos_is_libm():
+        return np.cos(x)
+    return per_value(math.cos, x)
 
 
 class _ScalarMath:
@@ -38,6 +103,8 @@ class _ScalarMath:
     floor = staticmethod(math.floor)
     minimum = staticmethod(min)
     maximum = staticmethod(max)
+    power = staticmethod(operator.pow)
+    ratio = staticmethod(operator.truediv)  # int / int: the exact quotient, correctly rounded
 
     @staticmethod
     def where(condition: Any, if_true: Any, if_false: Any) -> Any:
@@ -45,18 +112,50 @@ class _ScalarMath:
 
 
 class _ArrayMath:
-    """The same functions for numpy float64 arrays."""
+    """The same functions for numpy arrays: steps are int64 (at most 2**52), results float64.
+
+    Each gives the bits the scalar version gives: ``sqrt`` (correctly rounded everywhere) and
+    ``cos`` (checked) are numpy's; ``exp`` and ``power`` are Python's, element by element (once
+    per distinct value for integer exponents); ``ratio`` divides whole numbers as Python does.
+    """
 
     is_scalar = False
     kind = "numpy"
-    cos = staticmethod(np.cos)
+    cos = staticmethod(_array_cos)
     sqrt = staticmethod(np.sqrt)
-    exp = staticmethod(np.exp)
-    log = staticmethod(np.log)
     floor = staticmethod(np.floor)
     minimum = staticmethod(np.minimum)
     maximum = staticmethod(np.maximum)
     where = staticmethod(np.where)
+
+    @staticmethod
+    def exp(x: Any) -> Any:
+        if not isinstance(x, np.ndarray):
+            return math.exp(x)
+        return np.array(list(map(math.exp, x.reshape(-1).tolist())), dtype=np.float64).reshape(x.shape)
+
+    @staticmethod
+    def power(base: Any, exponent: Any) -> Any:
+        """``base ** exponent`` as Python computes it (the C library's pow) for each element."""
+        if isinstance(base, np.ndarray):
+            out = [b**exponent for b in base.reshape(-1).tolist()]
+            return np.array(out, dtype=np.float64).reshape(base.shape)
+        if not isinstance(exponent, np.ndarray):
+            return base**exponent
+        if exponent.dtype.kind in "iu":  # a count (few distinct values) or the step itself
+            return per_value(lambda k: base**k, exponent)
+        out = [base**e for e in exponent.reshape(-1).tolist()]
+        return np.array(out, dtype=np.float64).reshape(exponent.shape)
+
+    @staticmethod
+    def ratio(n: Any, d: int) -> Any:
+        """``n / d`` for whole numbers, as Python divides them: numpy's float64 division is the
+        same when both convert exactly; larger ones are divided one by one."""
+        if not isinstance(n, np.ndarray):
+            return n / d
+        if d <= EXACT and (n.size == 0 or int(n.max()) <= EXACT):
+            return n / d
+        return per_value(lambda v: v / d, n)
 
 
 class ApiMath:
@@ -100,6 +199,12 @@ class ApiMath:
 
     def cos(self, x: Any) -> Any:
         return self.namespace.cos(self.asarray(x))
+
+    def power(self, base: Any, exponent: Any) -> Any:
+        return base**exponent
+
+    def ratio(self, n: Any, d: Any) -> Any:
+        return n / d
 
     def sqrt(self, x: Any) -> Any:
         return self.namespace.sqrt(self.asarray(x))
@@ -156,10 +261,10 @@ class Schedule:
 
     def __call__(self, step: Any) -> Any:
         if type(step) is int:
-            if step < 0:
-                raise ScheduleValueError(f"step must be >= 0, got {step}")
+            if step < 0 or step > MAX_STEP:
+                raise ScheduleValueError(f"step must be in [0, 2**62], got {show(step)}")
             return float(self._eval(step, SCALAR))
-        if isinstance(step, numbers.Integral) and not isinstance(step, bool):
+        if isinstance(step, numbers.Integral) and not isinstance(step, (bool, np.bool_)):
             return self(int(step))
         if isinstance(step, float):
             if not step.is_integer():
@@ -172,20 +277,23 @@ class Schedule:
         return self._eval_array(step)
 
     def _eval_array(self, step: Any) -> FloatArray:
-        steps = np.asarray(step)
-        if steps.dtype.kind == "b" or steps.dtype.kind not in "iuf":
-            raise ScheduleTypeError(
-                f"step must be an int or an array of integers, got dtype {steps.dtype}"
-            )
-        if steps.dtype.kind == "f" and (
-            not np.all(np.isfinite(steps)) or np.any(steps != np.floor(steps))
-        ):
-            raise ScheduleValueError("step must hold whole numbers, got fractional or NaN")
-        if steps.size and steps.min() < 0:
-            raise ScheduleValueError(f"step must be >= 0, got {steps.min()}")
-        t = steps.astype(np.float64)
+        """The numpy path: steps as int64, the formulas on steps up to 2**52, larger steps (rare)
+        one by one through the per-step path, so that both give the same bits everywhere."""
+        steps = _integer_steps(step)
+        flat = steps.reshape(-1)
+        if flat.size and int(flat.max()) > _SPLIT:
+            out = np.empty(flat.shape, dtype=np.float64)
+            big = flat > _SPLIT
+            small = ~big
+            if small.any():
+                out[small] = self._numpy_values(flat[small])
+            out[big] = per_value(lambda v: float(self._eval(v, SCALAR)), flat[big])
+            return out.reshape(steps.shape)
+        return self._numpy_values(flat).reshape(steps.shape)
+
+    def _numpy_values(self, t: Any) -> FloatArray:
         values = np.asarray(self._eval(t, ARRAY), dtype=np.float64)
-        if values.shape == t.shape and values is not t:
+        if values.shape == t.shape:
             return values  # a fresh array already (formulas build new arrays)
         return np.broadcast_to(values, t.shape).copy()
 
@@ -226,15 +334,24 @@ class Schedule:
         return values if values.dtype == result else namespace.astype(values, result)
 
     def _eval(self, t: Any, xp: Any) -> Any:
-        """The formula: ``t`` is an int (xp=SCALAR), a float64 numpy array (xp=ARRAY) or a
-        floating array API array (xp an ``ApiMath``); t >= 0."""
+        """The formula: ``t`` is an int (xp=SCALAR), an int64 numpy array of steps <= 2**52
+        (xp=ARRAY) or a floating array API array (xp an ``ApiMath``); t >= 0."""
         raise NotImplementedError
 
     def preview(self, total_steps: int) -> FloatArray:
-        """The multipliers for steps 0 .. total_steps - 1, as one float64 array."""
+        """The multipliers for steps 0 .. total_steps - 1 (at most 2**27), as one float64 array."""
         from rampup.errors import check_int
 
-        return self._eval_array(np.arange(check_int("total_steps", total_steps, minimum=0)))
+        total = check_int("total_steps", total_steps, minimum=0, maximum=MAX_PREVIEW)
+        return self._eval_array(np.arange(total, dtype=np.int64))
+
+    def upper_bound(self) -> float:
+        """A bound that no value of this schedule exceeds (at most ``MAX_MULTIPLIER``, 1e6)."""
+        return 1.0
+
+    def children(self) -> tuple[Schedule, ...]:
+        """The schedules this one combines (none for a shape)."""
+        return ()
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -268,6 +385,63 @@ class Schedule:
         return out
 
 
+def _integer_steps(step: Any) -> Any:
+    """Steps as an int64 array, after checking that each is a whole number in [0, 2**62]."""
+    steps = np.asarray(step)
+    kind = steps.dtype.kind
+    if kind == "O":  # e.g. a list holding Python ints beyond int64
+        items = steps.reshape(-1).tolist()
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                   for v in items):
+            raise ScheduleTypeError("step must be an int or an array of integers, got dtype object")
+        if items and (min(items) < 0 or max(items) > MAX_STEP):
+            bad = min(items) if min(items) < 0 else max(items)
+            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(bad)}")
+        return np.array(items, dtype=np.int64).reshape(steps.shape)
+    if kind not in "iuf":
+        raise ScheduleTypeError(f"step must be an int or an array of integers, got dtype {steps.dtype}")
+    if kind == "f" and (not np.all(np.isfinite(steps)) or np.any(steps != np.floor(steps))):
+        raise ScheduleValueError("step must hold whole numbers, got fractional or NaN")
+    if steps.size:
+        # As Python numbers: comparing a float16/float32 numpy scalar with 2**62 would cast the
+        # bound to that narrow type (an overflow warning) instead of comparing exactly.
+        low, high = steps.min().item(), steps.max().item()
+        if low < 0:
+            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(low)}")
+        if high > MAX_STEP:
+            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(high)}")
+    return steps.astype(np.int64)
+
+
+def set_fields(schedule: Schedule, **values: Any) -> None:
+    """Store checked (converted) values on a frozen schedule, from its ``__post_init__``."""
+    for name, value in values.items():
+        object.__setattr__(schedule, name, value)
+
+
+def check_tree(schedule: Schedule) -> None:
+    """Refuse a combination nested deeper than ``MAX_DEPTH`` or able to exceed
+    ``MAX_MULTIPLIER``; called by every combinator when it is built."""
+    depth = _depth(schedule)
+    if depth > MAX_DEPTH:
+        raise ScheduleValueError(
+            f"schedules nest at most {MAX_DEPTH} combinators deep (join, multiply, clamp), got {depth}"
+        )
+    bound = schedule.upper_bound()
+    if not bound <= MAX_MULTIPLIER:
+        raise ScheduleValueError(
+            f"{schedule.shape} could reach a multiplier of {bound:g}; multipliers must stay at most "
+            f"{MAX_MULTIPLIER:g} (rampup.errors.MAX_MULTIPLIER)"
+        )
+
+
+def _depth(schedule: Schedule) -> int:
+    children = schedule.children()
+    if not children:
+        return 0
+    return 1 + max(_depth(child) for child in children)
+
+
 def _array_api_namespace(step: Any) -> Any:
     """The array API namespace of ``step``, or None if array-api-compat does not know it (or is
     not installed; such inputs then go to numpy, as before)."""
@@ -281,19 +455,18 @@ def _array_api_namespace(step: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
+    # Fields hold only Python numbers, strings, None, bools, tuples and schedules (the checks
+    # convert numpy numbers), which json and yaml.safe_dump write as they are.
     if isinstance(value, Schedule):
         return value.to_dict()
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        # Fields validated as numbers may hold numpy scalars (np.int64 steps, np.float32 ...),
-        # which json and yaml.safe_dump cannot write.
-        return value.item()
     return value
 
 
 def position(t: Any, steps: int, endpoints: str, xp: Any) -> tuple[Any, Any]:
-    """Where step ``t`` is inside a phase of ``steps`` updates: progress is ``n / d``.
+    """Where step ``t`` is inside a phase of ``steps`` updates: progress is ``xp.ratio(n, d)``,
+    whole numbers with ``n <= d``.
 
     ``endpoints`` says which end values the phase itself uses:
     ``"end"``: n = t + 1, d = steps (the first update is already one step in; the last is at 1);

@@ -13,19 +13,28 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, check_real
-from rampup.schedules.base import Schedule
+from rampup.errors import (
+    MAX_MULTIPLIER,
+    ScheduleTypeError,
+    ScheduleValueError,
+    check_choice,
+    check_int,
+    check_int_list,
+    check_real,
+    show,
+)
+from rampup.schedules.base import Schedule, check_tree, set_fields
 from rampup.schedules.warmup import Warmup
 
 
 def _schedules(name: str, items: object, minimum: int) -> tuple[Schedule, ...]:
-    if isinstance(items, Schedule) or not isinstance(items, Sequence):
-        raise ScheduleTypeError(f"{name} must be a list of schedules, got {items!r}")
+    if isinstance(items, (Schedule, str, bytes)) or not isinstance(items, Sequence):
+        raise ScheduleTypeError(f"{name} must be a list of schedules, got {show(items)}")
     out = tuple(items)
     for item in out:
         if not isinstance(item, Schedule):
             raise ScheduleTypeError(
-                f"{name} must hold rampup schedules, got {type(item).__name__}: {item!r}"
+                f"{name} must hold rampup schedules, got {type(item).__name__}: {show(item)}"
             )
     if len(out) < minimum:
         raise ScheduleValueError(f"{name} needs at least {minimum} schedule(s), got {len(out)}")
@@ -49,19 +58,17 @@ class Join(Schedule):
 
     def __post_init__(self) -> None:
         phases = _schedules("phases", self.phases, 1)
-        if isinstance(self.boundaries, (str, bytes)) or not isinstance(self.boundaries, Sequence):
-            raise ScheduleTypeError(f"boundaries must be a list of integers, got {self.boundaries!r}")
-        boundaries = tuple(check_int("boundaries", b) for b in self.boundaries)
+        boundaries = check_int_list("boundaries", self.boundaries)
         if len(boundaries) != len(phases) - 1:
             raise ScheduleValueError(
                 f"boundaries must have one entry fewer than phases: {len(phases)} phases need "
                 f"{len(phases) - 1} boundaries, got {len(boundaries)}"
             )
         if any(b < a for a, b in itertools.pairwise(boundaries)):
-            raise ScheduleValueError(f"boundaries must be non-decreasing, got {list(boundaries)}")
-        check_choice("clock", self.clock, ("relative", "absolute"))
-        object.__setattr__(self, "phases", phases)
-        object.__setattr__(self, "boundaries", boundaries)
+            raise ScheduleValueError(f"boundaries must be non-decreasing, got {show(list(boundaries))}")
+        clock = check_choice("clock", self.clock, ("relative", "absolute"))
+        set_fields(self, phases=phases, boundaries=boundaries, clock=clock)
+        check_tree(self)
 
     def _eval(self, t: Any, xp: Any) -> Any:
         boundaries = self.boundaries
@@ -73,7 +80,7 @@ class Join(Schedule):
         if xp.kind == "array_api":
             return self._select(t, xp)
         relative = self.clock == "relative"
-        which = np.searchsorted(np.asarray(boundaries, dtype=np.float64), t, side="right")
+        which = np.searchsorted(np.asarray(boundaries, dtype=np.int64), t, side="right")
         out = np.empty(t.shape, dtype=np.float64)
         for index, phase in enumerate(self.phases):
             mask = which == index
@@ -104,6 +111,12 @@ class Join(Schedule):
         if last is None:
             return None
         return start + last if self.clock == "relative" else max(start, last)
+
+    def upper_bound(self) -> float:
+        return max(phase.upper_bound() for phase in self.phases)
+
+    def children(self) -> tuple[Schedule, ...]:
+        return self.phases
 
     def segments(self) -> list[tuple[int, int | None, Schedule]]:
         join = self
@@ -143,7 +156,8 @@ class Multiply(Schedule):
     shape: ClassVar[str] = "multiply"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "factors", _schedules("factors", self.factors, 1))
+        set_fields(self, factors=_schedules("factors", self.factors, 1))
+        check_tree(self)
 
     def _eval(self, t: Any, xp: Any) -> Any:
         value = self.factors[0]._eval(t, xp)
@@ -157,6 +171,15 @@ class Multiply(Schedule):
         if any(h is None for h in horizons):
             return None
         return max(h for h in horizons if h is not None)
+
+    def upper_bound(self) -> float:
+        bound = 1.0
+        for factor in self.factors:
+            bound *= factor.upper_bound()
+        return bound
+
+    def children(self) -> tuple[Schedule, ...]:
+        return self.factors
 
     def label(self) -> str:
         return " x ".join(f"({f.label()})" for f in self.factors)
@@ -173,10 +196,15 @@ class Clamp(Schedule):
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, Schedule):
-            raise ScheduleTypeError(f"schedule must be a rampup schedule, got {self.schedule!r}")
-        low = check_real("minimum", self.minimum, low=0.0)
+            raise ScheduleTypeError(f"schedule must be a rampup schedule, got {show(self.schedule)}")
+        low = check_real("minimum", self.minimum, low=0.0, high=MAX_MULTIPLIER)
+        high = None
         if self.maximum is not None:
-            check_real("maximum", self.maximum, low=low)
+            high = check_real("maximum", self.maximum, low=0.0, high=MAX_MULTIPLIER)
+            if high < low:
+                raise ScheduleValueError(f"maximum ({high:g}) must be at least minimum ({low:g})")
+        set_fields(self, minimum=low, maximum=high)
+        check_tree(self)
 
     def _eval(self, t: Any, xp: Any) -> Any:
         value = xp.maximum(self.schedule._eval(t, xp), self.minimum)
@@ -187,6 +215,13 @@ class Clamp(Schedule):
     @property
     def horizon(self) -> int | None:
         return self.schedule.horizon
+
+    def upper_bound(self) -> float:
+        bound = max(self.schedule.upper_bound(), self.minimum)
+        return bound if self.maximum is None else min(bound, self.maximum)
+
+    def children(self) -> tuple[Schedule, ...]:
+        return (self.schedule,)
 
     def label(self) -> str:
         ceiling = "" if self.maximum is None else f", at most {self.maximum:g}"
@@ -232,6 +267,8 @@ def with_warmup(
     global step and warmup replaces its first ``warmup_steps`` updates. With 0 warmup steps this
     returns ``main`` itself.
     """
+    if not isinstance(main, Schedule):
+        raise ScheduleTypeError(f"main must be a rampup schedule, got {show(main)}")
     steps = check_int("warmup_steps", warmup_steps)
     if steps == 0:
         return main

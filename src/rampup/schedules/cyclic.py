@@ -8,8 +8,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rampup.errors import ScheduleValueError, check_choice, check_int, check_real
-from rampup.schedules.base import Schedule
+from rampup.errors import (
+    MAX_MULTIPLIER,
+    MAX_STEP,
+    ScheduleValueError,
+    check_choice,
+    check_int,
+    check_real,
+    show,
+)
+from rampup.schedules.base import Schedule, per_value, set_fields
+
+MAX_PERIOD_MULT = 1e6
+"""The largest ``SGDR`` period multiplier."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +31,12 @@ class SGDR(Schedule):
     is not an integer) and peaks at ``peak_decay ** i``. Inside a cycle, at ``tc`` steps from its
     start: ``min_lr_ratio + (1 - min_lr_ratio) * peak_decay ** i * 0.5 * (1 + cos(pi tc / len_i))``.
     After ``max_cycles`` cycles (if given) the floor is held.
+
+    Cycle ``i`` starts at ``s_i = period_steps * (period_mult ** i - 1) / (period_mult - 1)``
+    (``period_steps * i`` for a multiplier of 1), computed with integers for a whole multiplier
+    and in float64 otherwise; step ``t`` is in the last cycle with ``ceil(s_i) <= t``, found with
+    integer comparisons, so every step up to 2**62 lands in its cycle exactly. ``period_mult`` is
+    at most 1e6, and ``max_cycles`` at most the number of cycles that start by step 2**62.
     """
 
     period_steps: int
@@ -30,13 +47,106 @@ class SGDR(Schedule):
     shape: ClassVar[str] = "sgdr"
 
     def __post_init__(self) -> None:
-        check_int("period_steps", self.period_steps, minimum=1)
-        check_real("period_mult", self.period_mult, low=1.0)
-        check_real("peak_decay", self.peak_decay, low=0.0, high=1.0, low_open=True)
-        check_real("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0)
+        set_fields(
+            self,
+            period_steps=check_int("period_steps", self.period_steps, minimum=1),
+            period_mult=check_real("period_mult", self.period_mult, low=1.0, high=MAX_PERIOD_MULT),
+            peak_decay=check_real("peak_decay", self.peak_decay, low=0.0, high=1.0, low_open=True),
+            min_lr_ratio=check_real("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0),
+        )
         if self.max_cycles is not None:
-            check_int("max_cycles", self.max_cycles, minimum=1)
+            cycles = check_int("max_cycles", self.max_cycles, minimum=1)
+            most = self._cycle_index(MAX_STEP)
+            if cycles > most:
+                raise ScheduleValueError(
+                    f"max_cycles must be at most {most} with period_steps={self.period_steps} and "
+                    f"period_mult={self.period_mult:g} (the cycles that start by step 2**62), "
+                    f"got {show(cycles)}"
+                )
+            set_fields(self, max_cycles=cycles)
 
+    # -- cycles, with integers ----------------------------------------------------------------
+    def _real_start(self, index: Any) -> Any:
+        """s_i in float64 (a whole multiplier: exact while it fits in 53 bits)."""
+        mult = self.period_mult
+        return self.period_steps * (mult**index - 1.0) / (mult - 1.0)
+
+    def _start(self, index: int) -> int:
+        """The first whole step of cycle ``index``: ceil(s_i), with integers where s_i is one."""
+        period, mult = self.period_steps, self.period_mult
+        if mult == 1.0:
+            return period * index
+        if mult.is_integer():
+            whole = int(mult)
+            return period * (int(whole**index) - 1) // (whole - 1)
+        start: int = math.ceil(self._real_start(index))
+        return start
+
+    def _start_capped(self, index: int) -> int:
+        # Any start past 2**62 compares the same with a step; capped, it fits in int64.
+        return min(self._start(index), MAX_STEP + 1)
+
+    def _guess(self, t: Any, log: Any) -> Any:
+        # The inverse of s_i in floating point: the cycle of t, or one near it.
+        return log(1.0 + t * (self.period_mult - 1.0) / self.period_steps) / math.log(self.period_mult)
+
+    def _cycle_index(self, t: int) -> int:
+        """The cycle of step ``t``: the largest i with ``_start(i) <= t``."""
+        if self.period_mult == 1.0:
+            return int(t // self.period_steps)
+        index: int = max(0, math.floor(self._guess(t, math.log)))
+        while index > 0 and t < self._start(index):
+            index -= 1
+        while t >= self._start(index + 1):
+            index += 1
+        return index
+
+    def _cycle_index_array(self, t: Any) -> Any:
+        """``_cycle_index`` for an int64 array of steps (the same integers)."""
+        if self.period_mult == 1.0:
+            return t // self.period_steps
+        index = np.maximum(np.floor(self._guess(t, np.log)), 0).astype(np.int64)
+        while True:
+            first = per_value(self._start_capped, index, dtype=np.int64)
+            after = per_value(self._start_capped, index + 1, dtype=np.int64)
+            down, up = t < first, t >= after
+            if not (down.any() or up.any()):
+                return index
+            index = index - down + up
+
+    def _first(self, index: int) -> int | float:
+        """Where the cosine of cycle ``index`` starts: s_i itself (an int for a whole multiplier)."""
+        if self.period_mult == 1.0 or self.period_mult.is_integer():
+            return self._start(index)
+        return float(self._real_start(index))
+
+    def _length(self, index: int) -> float:
+        if self.period_mult == 1.0:
+            return float(self.period_steps)
+        if self.period_mult.is_integer():
+            return float(self.period_steps * int(self.period_mult) ** index)
+        return self.period_steps * self.period_mult**index
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        if xp.kind == "array_api":
+            return self._eval_traced(t, xp)
+        if xp.is_scalar:
+            index = self._cycle_index(t)
+            first: Any = self._first(index)
+        else:
+            index = self._cycle_index_array(t)
+            whole = self.period_mult == 1.0 or self.period_mult.is_integer()
+            first = per_value(self._first, index, dtype=np.int64 if whole else np.float64)
+        length = self._length(index) if xp.is_scalar else per_value(self._length, index)
+        peak = xp.power(self.peak_decay, index)
+        wave = 0.5 * (1.0 + xp.cos(math.pi * (t - first) / length))
+        factor = peak * wave
+        if self.max_cycles is not None:
+            factor = xp.where(index >= self.max_cycles, 0.0, factor)
+        floor = self.min_lr_ratio
+        return floor + (1.0 - floor) * factor
+
+    # -- the traced (array API) path: the same cycles in floating point -----------------------
     def _cycle_start(self, index: Any, denominator: Any = None) -> Any:
         if self.period_mult == 1.0:
             return self.period_steps * index
@@ -44,10 +154,10 @@ class SGDR(Schedule):
             denominator = self.period_mult - 1.0
         return self.period_steps * (self.period_mult**index - 1.0) / denominator
 
-    def _eval(self, t: Any, xp: Any) -> Any:
+    def _eval_traced(self, t: Any, xp: Any) -> Any:
         period, mult = self.period_steps, self.period_mult
-        denominator = mult - 1.0
-        if xp.kind == "array_api" and mult != 1.0:
+        denominator: Any = mult - 1.0
+        if mult != 1.0:
             denominator = xp.divisor(denominator)  # a correctly rounded division (see ApiMath)
         if mult == 1.0:
             index = t // period
@@ -69,8 +179,7 @@ class SGDR(Schedule):
     def horizon(self) -> int | None:
         if self.max_cycles is None:
             return None
-        end: float = self._cycle_start(self.max_cycles)
-        return math.ceil(end)
+        return self._start(self.max_cycles)
 
     def label(self) -> str:
         return (
@@ -99,13 +208,31 @@ class OneCycle(Schedule):
     shape: ClassVar[str] = "one_cycle"
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps, minimum=2)
-        check_real("pct_start", self.pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
-        check_real("div_factor", self.div_factor, low=0.0, low_open=True)
-        check_real("final_div_factor", self.final_div_factor, low=0.0, low_open=True)
-        check_choice("anneal", self.anneal, ("cos", "linear"))
-        if not isinstance(self.three_phase, bool):
-            raise ScheduleValueError(f"three_phase must be True or False, got {self.three_phase!r}")
+        if not isinstance(self.three_phase, (bool, np.bool_)):
+            raise ScheduleValueError(f"three_phase must be True or False, got {show(self.three_phase)}")
+        set_fields(
+            self,
+            steps=check_int("steps", self.steps, minimum=2),
+            pct_start=check_real("pct_start", self.pct_start, low=0.0, high=1.0, low_open=True,
+                                 high_open=True),
+            div_factor=check_real("div_factor", self.div_factor, low=0.0, low_open=True),
+            final_div_factor=check_real("final_div_factor", self.final_div_factor, low=0.0,
+                                        low_open=True),
+            anneal=check_choice("anneal", self.anneal, ("cos", "linear")),
+            three_phase=bool(self.three_phase),
+        )
+        initial = 1.0 / self.div_factor
+        if not initial <= MAX_MULTIPLIER:
+            raise ScheduleValueError(
+                f"div_factor must be at least {1 / MAX_MULTIPLIER:g} (the start, 1 / div_factor, "
+                f"is a multiplier of at most {MAX_MULTIPLIER:g}), got {self.div_factor:g}"
+            )
+        if not initial / self.final_div_factor <= MAX_MULTIPLIER:
+            raise ScheduleValueError(
+                f"final_div_factor must be at least {initial / MAX_MULTIPLIER:g} here (the end, 1 / "
+                f"(div_factor * final_div_factor), is a multiplier of at most {MAX_MULTIPLIER:g}), "
+                f"got {self.final_div_factor:g}"
+            )
         if self._phase_ends()[0] <= 0:
             raise ScheduleValueError(
                 f"pct_start * steps must be > 1 so the rise has a step, got "
@@ -139,7 +266,7 @@ class OneCycle(Schedule):
                 begin = end
         if xp.kind == "array_api":
             return self._select(t, ends, levels, xp)
-        out = np.empty_like(t)
+        out = np.empty(t.shape, dtype=np.float64)
         begin = 0.0
         done = np.zeros(t.shape, dtype=bool)
         for i, end in enumerate(ends):
@@ -170,6 +297,9 @@ class OneCycle(Schedule):
         # The final value is reached at step steps - 1; the run it was sized for is steps updates.
         return self.steps
 
+    def upper_bound(self) -> float:
+        return max(self._levels())
+
     def label(self) -> str:
         return f"one-cycle over {self.steps} steps (rise {self.pct_start:.0%}, {self.anneal})"
 
@@ -178,10 +308,12 @@ class OneCycle(Schedule):
 class Triangular(Schedule):
     """Triangular cyclic rate (Smith 2017) between ``min_lr_ratio`` and 1 (torch's CyclicLR).
 
-    ``cycle = floor(1 + t / (up + down))``, ``x = 1 + t / (up + down) - cycle``; the height is
-    ``x / r`` while ``x <= r = up / (up + down)``, else ``(x - 1) / (r - 1)``; the rate is
-    ``min_lr_ratio + (1 - min_lr_ratio) * height * scale`` with scale 1 ("triangular") or
-    ``1 / 2 ** (cycle - 1)`` ("triangular2").
+    With ``up``, ``down`` steps (``down`` defaults to ``up``) and ``c = up + down``: step ``t`` is
+    ``r = t mod c`` steps into cycle ``k = t // c``; the height is ``r / up`` while ``r <= up``,
+    else ``(c - r) / down``; the rate is ``min_lr_ratio + (1 - min_lr_ratio) * height * scale``
+    with scale 1 ("triangular") or ``0.5 ** k`` ("triangular2"). (torch computes the same height
+    as ``x / (up / c)`` with ``x = 1 + t / c - floor(1 + t / c)``; rampup keeps the integers.)
+    A cycle is at most 2**62 steps.
     """
 
     step_size_up: int
@@ -191,13 +323,39 @@ class Triangular(Schedule):
     shape: ClassVar[str] = "triangular"
 
     def __post_init__(self) -> None:
-        check_int("step_size_up", self.step_size_up, minimum=1)
+        up = check_int("step_size_up", self.step_size_up, minimum=1)
+        down = None
         if self.step_size_down is not None:
-            check_int("step_size_down", self.step_size_down, minimum=1)
-        check_real("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0)
-        check_choice("mode", self.mode, ("triangular", "triangular2"))
+            down = check_int("step_size_down", self.step_size_down, minimum=1)
+        if up + (up if down is None else down) > MAX_STEP:
+            raise ScheduleValueError(
+                f"step_size_up + step_size_down must be at most 2**62 (one cycle), got {up} + "
+                f"{up if down is None else down}"
+            )
+        set_fields(self, step_size_up=up, step_size_down=down,
+                   min_lr_ratio=check_real("min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0),
+                   mode=check_choice("mode", self.mode, ("triangular", "triangular2")))
 
     def _eval(self, t: Any, xp: Any) -> Any:
+        if xp.kind == "array_api":
+            return self._eval_traced(t, xp)
+        up = self.step_size_up
+        down = self.step_size_down if self.step_size_down is not None else up
+        total = up + down
+        cycle = t // total
+        r = t - cycle * total
+        if xp.is_scalar:
+            height = r / up if r <= up else (total - r) / down
+        else:
+            height = xp.where(r <= up, xp.ratio(r, up), xp.ratio(total - r, down))
+        if self.mode == "triangular2":
+            # 0.5 ** k: exact powers of two, underflowing to 0 (never an overflow).
+            height = height * xp.power(0.5, cycle)
+        floor = self.min_lr_ratio
+        return floor + (1.0 - floor) * height
+
+    def _eval_traced(self, t: Any, xp: Any) -> Any:
+        """torch CyclicLR's formula in floating point (no integer types on traced steps)."""
         up = float(self.step_size_up)
         down = float(self.step_size_down) if self.step_size_down is not None else up
         total = up + down
@@ -206,8 +364,6 @@ class Triangular(Schedule):
         x = 1.0 + t / total - cycle
         height = xp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
         if self.mode == "triangular2":
-            # 0.5 ** k equals torch's 1 / 2.0 ** k exactly, and underflows to 0 instead of
-            # overflowing (OverflowError for a Python int past cycle ~1025).
             height = height * 0.5 ** (cycle - 1)
         floor = self.min_lr_ratio
         return floor + (1.0 - floor) * height

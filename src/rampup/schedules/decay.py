@@ -11,17 +11,29 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rampup.errors import (
-    ScheduleTypeError,
+    MAX_MULTIPLIER,
     ScheduleValueError,
     check_choice,
     check_int,
+    check_int_list,
     check_real,
+    show,
 )
-from rampup.schedules.base import ENDPOINTS, Schedule, position
+from rampup.schedules.base import ENDPOINTS, Schedule, position, set_fields
+
+MAX_CYCLES = 2.0**32
+"""The most cosine cycles a ``Cosine`` or ``CosineRestarts`` takes (4.3e9)."""
+
+MAX_POWER = 1e6
+"""The largest exponent of a ``Polynomial``."""
 
 
-def _check_floor(value: float) -> float:
+def _check_floor(value: object) -> float:
     return check_real("min_lr_ratio", value, low=0.0, high=1.0)
+
+
+def _check_cycles(value: object) -> float:
+    return check_real("cycles", value, low=0.0, low_open=True, high=MAX_CYCLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +44,7 @@ class Constant(Schedule):
     shape: ClassVar[str] = "constant"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "value", check_real("value", self.value, low=0.0))
+        set_fields(self, value=check_real("value", self.value, low=0.0, high=MAX_MULTIPLIER))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         return self.value
@@ -40,6 +52,9 @@ class Constant(Schedule):
     @property
     def horizon(self) -> int:
         return 0
+
+    def upper_bound(self) -> float:
+        return self.value
 
     def label(self) -> str:
         return f"constant {self.value:g}"
@@ -59,14 +74,14 @@ class Linear(Schedule):
     shape: ClassVar[str] = "linear"
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps)
-        _check_floor(self.min_lr_ratio)
-        check_choice("endpoints", self.endpoints, ENDPOINTS)
+        set_fields(self, steps=check_int("steps", self.steps),
+                   min_lr_ratio=_check_floor(self.min_lr_ratio),
+                   endpoints=check_choice("endpoints", self.endpoints, ENDPOINTS))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         n, d = position(t, self.steps, self.endpoints, xp)
         floor = self.min_lr_ratio
-        return floor + (1.0 - floor) * ((d - n) / d)
+        return floor + (1.0 - floor) * xp.ratio(d - n, d)
 
     @property
     def horizon(self) -> int:
@@ -92,14 +107,14 @@ class Cosine(Schedule):
     shape: ClassVar[str] = "cosine"
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps)
-        _check_floor(self.min_lr_ratio)
-        check_real("cycles", self.cycles, low=0.0, low_open=True)
-        check_choice("endpoints", self.endpoints, ENDPOINTS)
+        set_fields(self, steps=check_int("steps", self.steps),
+                   min_lr_ratio=_check_floor(self.min_lr_ratio),
+                   cycles=_check_cycles(self.cycles),
+                   endpoints=check_choice("endpoints", self.endpoints, ENDPOINTS))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         n, d = position(t, self.steps, self.endpoints, xp)
-        factor = 0.5 * (1.0 + xp.cos(math.pi * self.cycles * 2.0 * (n / d)))
+        factor = 0.5 * (1.0 + xp.cos(math.pi * self.cycles * 2.0 * xp.ratio(n, d)))
         floor = self.min_lr_ratio
         return floor + (1.0 - floor) * factor
 
@@ -126,14 +141,13 @@ class CosineRestarts(Schedule):
     shape: ClassVar[str] = "cosine_restarts"
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps)
-        check_real("cycles", self.cycles, low=0.0, low_open=True)
-        _check_floor(self.min_lr_ratio)
+        set_fields(self, steps=check_int("steps", self.steps), cycles=_check_cycles(self.cycles),
+                   min_lr_ratio=_check_floor(self.min_lr_ratio))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         n, d = position(t, self.steps, "start", xp)
-        progress = n / d
-        wave = 0.5 * (1.0 + xp.cos(math.pi * ((float(self.cycles) * progress) % 1.0)))
+        progress = xp.ratio(n, d)
+        wave = 0.5 * (1.0 + xp.cos(math.pi * ((self.cycles * progress) % 1.0)))
         factor = xp.where(progress >= 1.0, 0.0, wave)
         floor = self.min_lr_ratio
         return floor + (1.0 - floor) * factor
@@ -163,27 +177,28 @@ class Polynomial(Schedule):
     shape: ClassVar[str] = "polynomial"
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps)
-        check_real("power", self.power, low=0.0, low_open=True)
-        _check_floor(self.min_lr_ratio)
+        set_fields(self, steps=check_int("steps", self.steps),
+                   power=check_real("power", self.power, low=0.0, low_open=True, high=MAX_POWER),
+                   min_lr_ratio=_check_floor(self.min_lr_ratio))
         if (self.lr_end is None) != (self.peak_lr is None):
             raise ScheduleValueError(
                 "lr_end and peak_lr go together: lr_end is an absolute rate read against "
-                f"peak_lr; got lr_end={self.lr_end!r}, peak_lr={self.peak_lr!r}"
+                f"peak_lr; got lr_end={show(self.lr_end)}, peak_lr={show(self.peak_lr)}"
             )
         if self.lr_end is not None and self.peak_lr is not None:
-            if self.min_lr_ratio != 0.0:
-                raise ScheduleValueError("give either min_lr_ratio or lr_end, not both")
             peak = check_real("peak_lr", self.peak_lr, low=0.0, low_open=True)
             end = check_real("lr_end", self.lr_end, low=0.0)
+            if self.min_lr_ratio != 0.0:
+                raise ScheduleValueError("give either min_lr_ratio or lr_end, not both")
             if not end < peak:
                 raise ScheduleValueError(
                     f"lr_end must be smaller than peak_lr ({peak:g}), got {end:g}"
                 )
+            set_fields(self, peak_lr=peak, lr_end=end)
 
     def _eval(self, t: Any, xp: Any) -> Any:
         n, d = position(t, self.steps, "start", xp)
-        remaining = (1 - n / d) ** self.power
+        remaining = xp.power(1 - xp.ratio(n, d), self.power)
         if self.lr_end is not None and self.peak_lr is not None:
             return ((self.peak_lr - self.lr_end) * remaining + self.lr_end) / self.peak_lr
         floor = self.min_lr_ratio
@@ -214,13 +229,13 @@ class SqrtDecay(Schedule):
     shape: ClassVar[str] = "sqrt_decay"
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps)
-        _check_floor(self.min_lr_ratio)
+        set_fields(self, steps=check_int("steps", self.steps),
+                   min_lr_ratio=_check_floor(self.min_lr_ratio))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         n, d = position(t, self.steps, "start", xp)
         floor = self.min_lr_ratio
-        return floor + (1.0 - floor) * (1.0 - xp.sqrt(n / d))
+        return floor + (1.0 - floor) * (1.0 - xp.sqrt(xp.ratio(n, d)))
 
     @property
     def horizon(self) -> int:
@@ -239,11 +254,12 @@ class Step(Schedule):
     shape: ClassVar[str] = "step"
 
     def __post_init__(self) -> None:
-        check_int("step_size", self.step_size, minimum=1)
-        check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        set_fields(self, step_size=check_int("step_size", self.step_size, minimum=1),
+                   gamma=check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True))
 
     def _eval(self, t: Any, xp: Any) -> Any:
-        return self.gamma ** (t // self.step_size)
+        # gamma ** k with k = t // step_size an exact integer (Python's pow on both paths).
+        return xp.power(self.gamma, t // self.step_size)
 
     def label(self) -> str:
         return f"x{self.gamma:g} every {self.step_size} steps"
@@ -258,29 +274,25 @@ class MultiStep(Schedule):
     shape: ClassVar[str] = "multistep"
 
     def __post_init__(self) -> None:
-        if isinstance(self.milestones, (str, bytes)) or not hasattr(self.milestones, "__iter__"):
-            raise ScheduleTypeError(
-                f"milestones must be a sequence of integers, got {self.milestones!r}"
-            )
-        milestones = tuple(check_int("milestones", m) for m in self.milestones)
+        milestones = check_int_list("milestones", self.milestones)
         if any(b <= a for a, b in itertools.pairwise(milestones)):
             raise ScheduleValueError(
-                f"milestones must be strictly increasing, got {list(milestones)}"
+                f"milestones must be strictly increasing, got {show(list(milestones))}"
             )
-        object.__setattr__(self, "milestones", milestones)
-        check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        set_fields(self, milestones=milestones,
+                   gamma=check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         if xp.is_scalar:
-            return self.gamma ** bisect.bisect_right(self.milestones, t)
-        if xp.kind == "array_api":
+            count: Any = bisect.bisect_right(self.milestones, t)
+        elif xp.kind == "array_api":
             # No searchsorted on traced steps: count the milestones passed with comparisons.
-            count: Any = 0.0
+            count = 0.0
             for milestone in self.milestones:
                 count = count + xp.where(t >= milestone, 1.0, 0.0)
-            return self.gamma**count
-        count = np.searchsorted(np.asarray(self.milestones, dtype=np.float64), t, side="right")
-        return self.gamma ** count.astype(np.float64)
+        else:
+            count = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
+        return xp.power(self.gamma, count)
 
     @property
     def horizon(self) -> int:
@@ -302,16 +314,16 @@ class Exponential(Schedule):
         if (self.gamma is None) == (self.rate is None):
             raise ScheduleValueError(
                 "give exactly one of gamma (factor per step, in (0, 1]) or rate "
-                f"(k in exp(-k t), >= 0); got gamma={self.gamma!r}, rate={self.rate!r}"
+                f"(k in exp(-k t), >= 0); got gamma={show(self.gamma)}, rate={show(self.rate)}"
             )
         if self.gamma is not None:
-            check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+            set_fields(self, gamma=check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True))
         if self.rate is not None:
-            check_real("rate", self.rate, low=0.0)
+            set_fields(self, rate=check_real("rate", self.rate, low=0.0))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         if self.gamma is not None:
-            return self.gamma**t
+            return xp.power(self.gamma, t)
         rate: float = self.rate  # type: ignore[assignment]
         return xp.exp(-rate * t)
 
@@ -333,10 +345,10 @@ class InverseSqrt(Schedule):
     shape: ClassVar[str] = "inverse_sqrt"
 
     def __post_init__(self) -> None:
-        check_int("timescale", self.timescale, minimum=1)
+        set_fields(self, timescale=check_int("timescale", self.timescale, minimum=1))
 
     def _eval(self, t: Any, xp: Any) -> Any:
-        return 1.0 / xp.sqrt((t + self.timescale) / self.timescale)
+        return 1.0 / xp.sqrt(xp.ratio(t + self.timescale, self.timescale))
 
     def label(self) -> str:
         return f"inverse sqrt decay (timescale {self.timescale})"

@@ -13,7 +13,7 @@ from rampup.errors import (
     check_int,
     check_real,
 )
-from rampup.schedules.base import ENDPOINTS, Schedule, position
+from rampup.schedules.base import ENDPOINTS, Schedule, position, set_fields
 
 WARMUP_CURVES = ("linear", "cosine", "1-sqrt", "exponential", "constant")
 _DEFAULT_START = {"linear": 0.0, "cosine": 0.0, "1-sqrt": 0.0, "exponential": 0.01, "constant": 0.1}
@@ -44,17 +44,17 @@ class Warmup(Schedule):
     shape: ClassVar[str] = "warmup"
 
     def __post_init__(self) -> None:
-        check_int("steps", self.steps)
-        check_choice("curve", self.curve, WARMUP_CURVES)
-        check_choice("endpoints", self.endpoints, ENDPOINTS)
-        start = _DEFAULT_START[self.curve] if self.start is None else self.start
+        steps = check_int("steps", self.steps)
+        curve = check_choice("curve", self.curve, WARMUP_CURVES)
+        endpoints = check_choice("endpoints", self.endpoints, ENDPOINTS)
+        start = _DEFAULT_START[curve] if self.start is None else self.start
         start = check_real("start", start, low=0.0, high=1.0)
-        if self.curve == "exponential" and start <= 0.0:
+        if curve == "exponential" and start <= 0.0:
             raise ScheduleValueError(
-                "start must be in (0, 1] for an exponential warmup (it multiplies by a constant "
+                "start must be in (0, 1] for curve='exponential' (it multiplies by a constant "
                 f"factor each step, so it cannot leave 0), got {start:g}"
             )
-        object.__setattr__(self, "start", start)
+        set_fields(self, steps=steps, curve=curve, start=start, endpoints=endpoints)
 
     def _eval(self, t: Any, xp: Any) -> Any:
         start: float = self.start  # type: ignore[assignment]
@@ -62,15 +62,15 @@ class Warmup(Schedule):
         if shape == "constant":
             return xp.where(t < self.steps, start, 1.0)
         n, d = position(t, self.steps, self.endpoints, xp)
-        progress = n / d
+        progress = xp.ratio(n, d)
+        if shape == "exponential":
+            return xp.power(start, 1.0 - progress)
         if shape == "linear":
             ramp = progress
         elif shape == "cosine":
             ramp = 0.5 * (1.0 - xp.cos(math.pi * progress))
-        elif shape == "1-sqrt":
-            ramp = 1.0 - xp.sqrt(1.0 - progress)
         else:
-            return start ** (1.0 - progress)
+            ramp = 1.0 - xp.sqrt(1.0 - progress)
         return start + (1.0 - start) * ramp
 
     @property

@@ -9,6 +9,8 @@ up), and ``num_warmup_steps > num_training_steps`` is an error.
 
 from __future__ import annotations
 
+import itertools
+import numbers
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -16,10 +18,28 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int, check_real, closest
+from rampup.errors import (
+    ScheduleTypeError,
+    ScheduleValueError,
+    check_choice,
+    check_int,
+    check_real,
+    closest,
+    warn_once,
+)
 from rampup.names import schedule as named_schedule
 from rampup.torch.groups import read_rates, write_rate, write_rates
 from rampup.torch.scheduler import Scheduler, check_optimizer, initial_lrs
+from rampup.torch.states import (
+    check_keys,
+    load_nested,
+    saved_count,
+    saved_flag,
+    saved_mapping,
+    saved_rates,
+    saved_real,
+)
+from rampup.torch.wrap import takes_metrics
 
 __all__ = [
     "TYPE_TO_SCHEDULER_FUNCTION",
@@ -40,6 +60,19 @@ __all__ = [
     "get_wsd_schedule",
 ]
 
+# Keys for warn_once, unique per scheduler for the whole process.
+_instance_numbers = itertools.count()
+
+
+class MissingInitialLrError(ScheduleValueError, KeyError):
+    """A group has no ``initial_lr`` when resuming with ``last_epoch >= 0``.
+
+    A KeyError as well, as torch and transformers raise in that case.
+    """
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else ""
+
 
 def _build(
     optimizer: Optimizer,
@@ -54,7 +87,7 @@ def _build(
     if resume_from >= 0:
         for index, group in enumerate(optimizer.param_groups):
             if "initial_lr" not in group:
-                raise KeyError(
+                raise MissingInitialLrError(
                     f"param 'initial_lr' is not specified in param_groups[{index}] when resuming "
                     "with last_epoch >= 0; load the optimizer state first, or better, load the "
                     "scheduler's state_dict"
@@ -74,7 +107,13 @@ def get_constant_schedule(optimizer: Optimizer, last_epoch: int = -1) -> Schedul
 
 def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> ReduceLROnPlateau:
     """torch's ReduceLROnPlateau, as transformers returns it (metric-driven)."""
-    return ReduceLROnPlateau(check_optimizer(optimizer), **kwargs)
+    optimizer = check_optimizer(optimizer)
+    try:
+        return ReduceLROnPlateau(optimizer, **kwargs)
+    except TypeError as exc:  # an unknown option
+        raise ScheduleTypeError(f"reduce_lr_on_plateau: {exc}") from exc
+    except ValueError as exc:  # torch's own checks (mode, factor, threshold_mode...)
+        raise ScheduleValueError(f"reduce_lr_on_plateau: {exc}") from exc
 
 
 def get_constant_schedule_with_warmup(
@@ -125,8 +164,9 @@ def get_polynomial_decay_schedule_with_warmup(
 ) -> Scheduler:
     """Linear warmup from 0, then polynomial decay to ``lr_end`` (read against the default lr)."""
     peak = check_optimizer(optimizer).defaults["lr"]
+    lr_end = check_real("lr_end", lr_end, low=0.0)
     if not peak > lr_end:
-        raise ValueError(f"lr_end ({lr_end}) must be smaller than initial lr ({peak})")
+        raise ScheduleValueError(f"lr_end ({lr_end}) must be smaller than initial lr ({peak})")
     return _build(optimizer, "polynomial", last_epoch, num_warmup_steps, num_training_steps,
                   lr_end=lr_end, power=power, peak_lr=float(peak))
 
@@ -141,9 +181,11 @@ def get_inverse_sqrt_schedule(
 def _check_min_lr(min_lr: float | None, min_lr_rate: float | None) -> None:
     """transformers' rule for its min-lr cosines: exactly one of the two, with its messages."""
     if min_lr is not None and min_lr_rate is not None:
-        raise ValueError("Only one of min_lr or min_lr_rate should be set")
+        raise ScheduleValueError("Only one of min_lr or min_lr_rate should be set")
     if min_lr is None and min_lr_rate is None:
-        raise ValueError("One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`")
+        raise ScheduleValueError(
+            "One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`"
+        )
 
 
 def get_cosine_with_min_lr_schedule_with_warmup(
@@ -194,7 +236,7 @@ def get_wsd_schedule(
 ) -> Scheduler:
     """Warmup, a stable phase at the peak, then a decay to ``min_lr_ratio`` of the peak."""
     if num_training_steps is None and num_stable_steps is None:
-        raise ValueError("Either num_training_steps or num_stable_steps must be specified.")
+        raise ScheduleValueError("Either num_training_steps or num_stable_steps must be specified.")
     if num_training_steps is not None and num_stable_steps is not None:
         warnings.warn(
             "Both num_training_steps and num_stable_steps are specified. num_stable_steps will be used.",
@@ -217,10 +259,14 @@ class GreedyLR(LRScheduler):
     Changes smaller than ``eps`` are not applied. When every group has sat at ``min_lr`` for
     ``reset_start`` decreases, the state resets to the initial rates. ``smooth`` averages the
     metric over the last ``window_size`` values. Call ``step(metric)``.
+
+    ``load_state_dict`` checks every field (types, ranges, one rate per group) before it assigns
+    any; a refused state changes nothing.
     """
 
     base_lrs: list[float]  # type: ignore[assignment]
     _last_lr: list[float]  # type: ignore[assignment]
+    _loads_atomically = True
 
 
     def __init__(
@@ -241,19 +287,23 @@ class GreedyLR(LRScheduler):
         window_size: int = 50,
         reset_start: int = 500,
     ) -> None:
-        if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
+        self.factor = check_real("factor", factor, low=0.0, low_open=True)
+        if self.factor >= 1.0:
+            raise ScheduleValueError(f"Factor should be < 1.0 (factor must be in (0, 1), got {factor!r}).")
         self.optimizer = check_optimizer(optimizer)
         groups = self.optimizer.param_groups
         if mode not in ("min", "max"):
-            raise ValueError(f"mode {mode} is unknown!")
+            raise ScheduleValueError(f"mode {mode!r} is unknown! (mode must be 'min' or 'max')")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold mode {threshold_mode} is unknown!")
-        self.factor = check_real("factor", factor, low=0.0, low_open=True)
+            raise ScheduleValueError(
+                f"threshold mode {threshold_mode!r} is unknown! (threshold_mode must be 'rel' or 'abs')"
+            )
         self.patience = check_int("patience", patience)
-        self.threshold, self.threshold_mode, self.mode = threshold, threshold_mode, mode
+        self.threshold = check_real("threshold", threshold)
+        self.threshold_mode, self.mode = threshold_mode, mode
         self.cooldown, self.warmup = check_int("cooldown", cooldown), check_int("warmup", warmup)
-        self.eps, self.verbose, self.smooth = eps, verbose, smooth
+        self.eps = check_real("eps", eps, low=0.0)
+        self.verbose, self.smooth = bool(verbose), bool(smooth)
         self.window_size = check_int("window_size", window_size, minimum=1)
         self.reset_start = self.reset_start_original = check_int("reset_start", reset_start)
         self.min_lrs = self._per_group("min_lr", min_lr, len(groups))
@@ -269,9 +319,11 @@ class GreedyLR(LRScheduler):
     def _per_group(name: str, value: float | list[float], count: int) -> list[float]:
         if isinstance(value, (list, tuple)):
             if len(value) != count:
-                raise ValueError(f"expected {count} {name}s, got {len(value)}")
-            return [float(v) for v in value]
-        return [float(value)] * count
+                raise ScheduleValueError(
+                    f"expected {count} {name}s (one per parameter group), got {len(value)}"
+                )
+            return [check_real(f"{name}[{i}]", v, low=0.0) for i, v in enumerate(value)]
+        return [check_real(name, value, low=0.0)] * count
 
     def _reset_counters(self) -> None:
         self.best = float("inf") if self.mode == "min" else float("-inf")
@@ -288,7 +340,14 @@ class GreedyLR(LRScheduler):
         return current > bound
 
     def step(self, metrics: float, epoch: int | None = None) -> None:  # type: ignore[override]
-        current = float(metrics)
+        try:
+            current = float(metrics)
+        except (TypeError, ValueError) as exc:
+            raise ScheduleTypeError(
+                f"metrics must be a number (the monitored value), got {metrics!r}"
+            ) from exc
+        if epoch is not None:
+            epoch = check_int("epoch", epoch)
         if self.smooth:
             self._window.append(current)
             if len(self._window) > self.window_size:
@@ -347,13 +406,87 @@ class GreedyLR(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         return {key: (list(value) if isinstance(value, list) else value)
-                for key, value in self.__dict__.items() if key != "optimizer"}
+                for key, value in self.__dict__.items() if key in _GREEDY_FIELDS}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # type: ignore[override]
-        for key, value in state_dict.items():
-            setattr(self, key, list(value) if isinstance(value, list) else value)
+        """Restore every field; all are checked (types, ranges, group counts) before any is set."""
+        state = saved_mapping(state_dict, "state_dict")
+        check_keys(state, (), _GREEDY_FIELDS, what="a GreedyLR state_dict")
+        groups = len(self.optimizer.param_groups)
+        values = {key: _GREEDY_FIELDS[key](key, value, groups) for key, value in state.items()}
+        window_size = values.get("window_size", self.window_size)
+        window = values.get("_window", self._window)
+        if len(window) > window_size:
+            raise ScheduleValueError(
+                f"state_dict['_window'] holds {len(window)} values, more than window_size={window_size}"
+            )
+        for key, value in values.items():
+            setattr(self, key, value)
         for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
             write_rate(group, lr)
+
+
+def _factor(key: str, value: object, groups: int) -> float:
+    factor = saved_real(key, value)
+    if not 0.0 < factor < 1.0:
+        raise ScheduleValueError(f"state_dict[{key!r}] must be in (0, 1), got {factor!r}")
+    return factor
+
+
+def _window(key: str, value: object, groups: int) -> list[float]:
+    if not isinstance(value, (list, tuple)):
+        raise ScheduleTypeError(f"state_dict[{key!r}] must be a list of metrics, got {type(value).__name__}")
+    return [saved_real(f"state_dict[{key!r}][{i}]", v, finite=False) for i, v in enumerate(value)]
+
+
+def _best(key: str, value: object, groups: int) -> float:
+    return saved_real(key, value, finite=False)  # +-inf before the first metric, never NaN
+
+
+def _non_negative(key: str, value: object) -> float:
+    number = saved_real(key, value)
+    if number < 0.0:
+        raise ScheduleValueError(f"state_dict[{key!r}] must be >= 0, got {number!r}")
+    return number
+
+
+def _count(minimum: int = 0) -> Any:
+    return lambda key, value, groups: saved_count(key, value, minimum)
+
+
+def _choice(*choices: str) -> Any:
+    def check(key: str, value: object, groups: int) -> str:
+        return check_choice(f"state_dict[{key!r}]", value, choices)
+    return check
+
+
+_GREEDY_FIELDS: dict[str, Any] = {
+    "factor": _factor,
+    "patience": _count(),
+    "threshold": lambda key, value, groups: saved_real(key, value),
+    "threshold_mode": _choice("rel", "abs"),
+    "mode": _choice("min", "max"),
+    "cooldown": _count(),
+    "warmup": _count(),
+    "eps": lambda key, value, groups: _non_negative(key, value),
+    "verbose": lambda key, value, groups: saved_flag(key, value),
+    "smooth": lambda key, value, groups: saved_flag(key, value),
+    "window_size": _count(1),
+    "reset_start": _count(),
+    "reset_start_original": _count(),
+    "min_lrs": saved_rates,
+    "max_lrs": saved_rates,
+    "_init_lrs": saved_rates,
+    "base_lrs": saved_rates,
+    "_last_lr": saved_rates,
+    "last_epoch": _count(),
+    "_window": _window,
+    "best": _best,
+    "num_bad_epochs": _count(),
+    "num_good_epochs": _count(),
+    "cooldown_counter": _count(),
+    "warmup_counter": _count(),
+}
 
 
 def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
@@ -386,8 +519,8 @@ def get_scheduler(
 ) -> Any:
     """Any of transformers' schedulers by name, with transformers' arguments and numbers."""
     key = getattr(name, "value", name)
-    if key not in TYPE_TO_SCHEDULER_FUNCTION:
-        raise ValueError(
+    if not isinstance(key, str) or key not in TYPE_TO_SCHEDULER_FUNCTION:
+        raise ScheduleValueError(
             f"{key!r} is not a valid SchedulerType, please select one of "
             f"{list(TYPE_TO_SCHEDULER_FUNCTION)}.{closest(str(key), TYPE_TO_SCHEDULER_FUNCTION)}"
         )
@@ -398,7 +531,7 @@ def get_scheduler(
     if key in ("reduce_lr_on_plateau", "greedy"):
         return function(optimizer, **kwargs)
     if num_warmup_steps is None:
-        raise ValueError(f"{key} requires `num_warmup_steps`, please provide that argument.")
+        raise ScheduleValueError(f"{key} requires `num_warmup_steps`, please provide that argument.")
     if key == "constant_with_warmup":
         return function(optimizer, num_warmup_steps=num_warmup_steps)
     if key == "inverse_sqrt":
@@ -407,7 +540,7 @@ def get_scheduler(
         return function(optimizer, num_warmup_steps=num_warmup_steps,
                         num_training_steps=num_training_steps, **kwargs)
     if num_training_steps is None:
-        raise ValueError(f"{key} requires `num_training_steps`, please provide that argument.")
+        raise ScheduleValueError(f"{key} requires `num_training_steps`, please provide that argument.")
     return function(optimizer, num_warmup_steps=num_warmup_steps,
                     num_training_steps=num_training_steps, **kwargs)
 
@@ -420,13 +553,20 @@ class GradualWarmupScheduler(LRScheduler):
     ``lr = base * t / total_epoch`` (from 0, as that package does). Afterwards
     ``after_scheduler`` takes over with ``multiplier * base`` as its base rates: its own step ``j``
     is used at step ``total_epoch + 1 + j``. With ReduceLROnPlateau, pass ``metrics`` to
-    ``step``. Unlike that package: no deprecated-``epoch`` warnings, the state holds no optimizer
-    (``torch.load(weights_only=True)`` reads it), ``get_last_lr()`` stays current after the
-    hand-over, and a cosine after the hand-over starts from, and never exceeds, the peak.
+    ``step``; a metric given when nothing takes one is an error. Unlike that package: no
+    deprecated-``epoch`` warnings, the state holds no optimizer (``torch.load(weights_only=True)``
+    reads it), ``get_last_lr()`` stays current after the hand-over, and a cosine after the
+    hand-over starts from, and never exceeds, the peak.
+
+    ``step(epoch)`` (the package's README calls it so) is accepted when ``epoch`` is the count the
+    scheduler reaches anyway (one more than the last), with a one-time warning that the argument
+    is unnecessary; any other epoch is refused, since this scheduler counts steps itself (load a
+    ``state_dict`` to resume at another step). ``load_state_dict`` is all or nothing.
     """
 
     base_lrs: list[float]  # type: ignore[assignment]
     _last_lr: list[float]  # type: ignore[assignment]
+    _loads_atomically = True
 
 
     def __init__(
@@ -447,6 +587,8 @@ class GradualWarmupScheduler(LRScheduler):
             if after_scheduler.optimizer is not optimizer:
                 raise ScheduleValueError("after_scheduler must drive the same optimizer")
         self.after_scheduler = after_scheduler
+        self._after_takes_metrics = after_scheduler is not None and takes_metrics(after_scheduler)
+        self._warn_key = next(_instance_numbers)
         self.base_lrs = initial_lrs(self.optimizer)
         self.finished = False
         self.last_epoch = 0
@@ -466,9 +608,17 @@ class GradualWarmupScheduler(LRScheduler):
     def step(self, epoch: int | None = None, metrics: Any = None) -> None:  # type: ignore[override]
         """Advance one step; pass ``metrics`` when ``after_scheduler`` is ReduceLROnPlateau."""
         if epoch is not None:
+            self._check_epoch(epoch)
+        after = self.after_scheduler
+        if metrics is not None and not self._after_takes_metrics:
+            what = "no after_scheduler" if after is None else f"the after_scheduler {type(after).__name__}"
             raise ScheduleValueError(
-                "GradualWarmupScheduler.step counts steps itself: call step() (or "
-                "step(metrics=...)), without an epoch"
+                f"step() got metrics={metrics!r}, but {what} takes no metric: call step() (metrics "
+                "are for a metric-driven after_scheduler such as ReduceLROnPlateau)"
+            )
+        if self.finished and self._after_takes_metrics and metrics is None:
+            raise ScheduleValueError(
+                f"the after_scheduler is {type(after).__name__}: call step(metrics=val_loss)"
             )
         self.last_epoch += 1
         self._step_count += 1
@@ -485,15 +635,28 @@ class GradualWarmupScheduler(LRScheduler):
             self.finished = True
             self._hand_over(after, peaks)
             return
-        if isinstance(after, ReduceLROnPlateau):
-            if metrics is None:
-                raise ScheduleValueError(
-                    "the after_scheduler is ReduceLROnPlateau: call step(metrics=val_loss)"
-                )
+        if self._after_takes_metrics:
             after.step(metrics)
         else:
             after.step()
         self._last_lr = read_rates(self.optimizer)
+
+    def _check_epoch(self, epoch: object) -> None:
+        """Accept ``step(epoch)`` only for the count the scheduler reaches anyway."""
+        expected = self.last_epoch + 1
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch != expected:
+            raise ScheduleValueError(
+                f"GradualWarmupScheduler counts steps itself and cannot jump: it is at step "
+                f"{self.last_epoch}, so step(epoch) accepts only epoch={expected} (the step it reaches "
+                f"anyway), got {epoch!r}. Call step() once per epoch, or load a state_dict to resume "
+                "at another step."
+            )
+        warn_once(
+            f"epoch-argument:{self._warn_key}",
+            "GradualWarmupScheduler.step(epoch): the epoch argument is unnecessary (it was the step "
+            "this scheduler reaches anyway); call step()",
+            stacklevel=4,
+        )
 
     def _hand_over(self, after: LRScheduler | ReduceLROnPlateau, peaks: list[float]) -> None:
         """Restart ``after`` at its own step 0 with the peak rates as its base rates."""
@@ -515,7 +678,7 @@ class GradualWarmupScheduler(LRScheduler):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "format": "rampup.GradualWarmupScheduler/1",
+            "format": _GRADUAL_FORMAT,
             "step": self.last_epoch,
             "base_lrs": list(self.base_lrs),
             "multiplier": self.multiplier,
@@ -527,21 +690,43 @@ class GradualWarmupScheduler(LRScheduler):
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # type: ignore[override]
-        if state_dict.get("format") != "rampup.GradualWarmupScheduler/1":
-            raise ScheduleValueError("not a rampup GradualWarmupScheduler state")
-        for key in ("multiplier", "total_epoch"):
-            if state_dict[key] != getattr(self, key):
+        """Restore the step, the rates and the after_scheduler's state (all or nothing)."""
+        state = saved_mapping(state_dict, "state_dict")
+        if state.get("format") != _GRADUAL_FORMAT:
+            raise ScheduleValueError(
+                f"not a rampup GradualWarmupScheduler state (format {state.get('format')!r}, expected "
+                f"{_GRADUAL_FORMAT!r})"
+            )
+        check_keys(state, _GRADUAL_KEYS)
+        multiplier = saved_real("multiplier", state["multiplier"])
+        total_epoch = saved_count("total_epoch", state["total_epoch"], 1)
+        for key, value in (("multiplier", multiplier), ("total_epoch", total_epoch)):
+            if value != getattr(self, key):
                 raise ScheduleValueError(
-                    f"the saved state has {key}={state_dict[key]!r}, this scheduler "
-                    f"{getattr(self, key)!r}"
+                    f"the saved state has {key}={value!r}, this scheduler {getattr(self, key)!r}"
                 )
-        if (state_dict["after_scheduler"] is None) != (self.after_scheduler is None):
+        if (state["after_scheduler"] is None) != (self.after_scheduler is None):
             raise ScheduleValueError("the saved state and this scheduler differ in after_scheduler")
-        self.last_epoch = int(state_dict["step"])
-        self._step_count = self.last_epoch + 1
-        self.base_lrs = [float(v) for v in state_dict["base_lrs"]]
-        self.finished = bool(state_dict["finished"])
+        groups = len(self.optimizer.param_groups)
+        step = saved_count("step", state["step"])
+        base_lrs = saved_rates("base_lrs", state["base_lrs"], groups)
+        last_lr = saved_rates("last_lr", state["last_lr"], groups)
+        finished = saved_flag("finished", state["finished"])
+        if finished != (self.after_scheduler is not None and step > total_epoch):
+            raise ScheduleValueError(
+                f"state_dict['finished'] is {finished} at step {step}, but the hand-over to the "
+                f"after_scheduler happens at step {total_epoch + 1}"
+            )
         if self.after_scheduler is not None:
-            self.after_scheduler.load_state_dict(dict(state_dict["after_scheduler"]))
-        self._set([float(v) for v in state_dict["last_lr"]])
+            # Loaded all or nothing; nothing after it can fail.
+            load_nested(self.after_scheduler, state["after_scheduler"], "state_dict['after_scheduler']")
+        self.last_epoch = step
+        self._step_count = step + 1
+        self.base_lrs = base_lrs
+        self.finished = finished
+        self._set(last_lr)
 
+
+_GRADUAL_FORMAT = "rampup.GradualWarmupScheduler/1"
+_GRADUAL_KEYS = ("format", "step", "base_lrs", "multiplier", "total_epoch", "finished", "after_scheduler",
+                 "last_lr")

@@ -6,14 +6,16 @@ spreading one schedule, or one per group, over an optimizer's parameter groups.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch.optim import Optimizer
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError
+from rampup.errors import RampupError, ScheduleTypeError, ScheduleValueError
 from rampup.schedules import Schedule
+from rampup.schedules.base import SCALAR
 
 
 def as_float(value: object) -> float:
@@ -64,3 +66,20 @@ def one_per_group(given: object, groups: int, *, what: str, count_error: str) ->
         "with rampup.schedule(...) or the shapes in rampup (plain callables cannot be saved in a "
         "state_dict and resumed)"
     )
+
+
+def value_at(schedule: Schedule, step: int, what: str) -> float:
+    """``schedule`` at ``step`` as the per-step path computes it, or a RampupError naming ``what``.
+
+    For restoring a saved step: the value is computed (and found finite) before anything is
+    assigned, so an unreachable step is refused instead of failing half-way through a load.
+    """
+    try:
+        value = float(schedule._eval(step, SCALAR))
+    except RampupError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, RecursionError) as exc:
+        raise ScheduleValueError(f"{what} cannot be evaluated at step {step}: {exc}") from exc
+    if not math.isfinite(value):
+        raise ScheduleValueError(f"{what} is not finite at step {step} ({value})")
+    return value

@@ -220,7 +220,7 @@ class LRFinderResult:
         """Write a figure (PNG, SVG or PDF by suffix): raw and smoothed loss against the rate (log
         scale), the descent the suggestion came from, the suggestion and the minimum. Only rank 0
         of a process group writes; other ranks return None."""
-        from rampup.config import write_atomic
+        from rampup._files import write_atomic
         from rampup.plot import IMAGE_SUFFIXES
 
         target = Path(path)

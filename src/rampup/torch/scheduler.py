@@ -10,30 +10,49 @@ drift.
 from __future__ import annotations
 
 import itertools
+import reprlib
 import sys
+import warnings
 import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from rampup.clock import Clock, as_clock, check_signals
 from rampup.config import from_dict
 from rampup.errors import (
+    RampupWarning,
     ScheduleTypeError,
     ScheduleValueError,
     check_choice,
     check_int,
     warn_once,
 )
-from rampup.schedules import Constant, MultiStep, Schedule
+from rampup.plan import Plan, planned_end
+from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
-from rampup.torch.groups import as_float, one_per_group, write_rate
+from rampup.torch.groups import as_float, one_per_group, value_at, write_rate
+from rampup.torch.replan import ReplanMixin
+from rampup.torch.states import saved_count as _saved_count
+from rampup.torch.states import saved_rates as _saved_rates
 
 STATE_FORMAT = "rampup.Scheduler/1"
 CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
+# Saved values shown in messages: short, and safe on deep or huge data.
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 3, 60, 60
+# The keys of a state written by state_dict(): the first four always, the others when present.
+_REQUIRED_KEYS = ("format", "step", "base_lrs", "schedules")
+_OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams", "clock", "warp", "changes")
+# Attributes rebuilt when a scheduler is unpickled or deep-copied (a hook on the optimizer, its
+# handle and finalizer, and a bound method), not saved with it.
+_TRANSIENT = ("_count_update", "_hook", "_detach", "_evaluate")
 # Keys for warn_once: unique per scheduler for the whole process (an id() is reused once an object
 # is freed, which silenced the warnings of every later scheduler that got the same id).
 _instance_numbers = itertools.count()
@@ -64,7 +83,12 @@ def initial_lrs(optimizer: Optimizer) -> list[float]:
 
 
 def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
-    """Human-readable differences between two schedule configs (nested dicts and lists)."""
+    """Human-readable differences between two schedule configs (nested dicts and lists).
+
+    A saved config is untrusted data: values that cannot be compared are reported as differences
+    instead of raising, and shown abridged. (The recursion follows the current config, so a
+    deeply nested saved one cannot exhaust the stack.)
+    """
     if isinstance(saved, Mapping) and isinstance(current, Mapping):
         out = []
         for key in sorted(set(saved) | set(current), key=str):
@@ -81,18 +105,12 @@ def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
         for i, (a, b) in enumerate(zip(saved, current, strict=True)):
             out.extend(config_differences(a, b, f"{path}[{i}]"))
         return out
-    return [] if saved == current else [f"{path}: saved {saved!r}, now {current!r}"]
-
-
-def _open_ended(last_phase: Schedule) -> bool:
-    """Whether a schedule's last phase goes on by design (no 'end' to step past).
-
-    A plateau at the peak (constant_with_warmup) and step decays (after their last milestone the
-    rate is simply the last level) go on; a decay to a floor ends when the floor is reached.
-    """
-    if isinstance(last_phase, Constant):
-        return last_phase.value == 1.0
-    return isinstance(last_phase, MultiStep)
+    try:
+        # True == 1 in Python, but a flag is not a count.
+        same = isinstance(saved, bool) == isinstance(current, bool) and bool(saved == current)
+    except Exception:  # e.g. an array, whose == gives no single answer
+        same = False
+    return [] if same else [f"{path}: saved {_SHOW.repr(saved)}, now {_SHOW.repr(current)}"]
 
 
 def _update_counter(scheduler: Scheduler) -> Any:
@@ -113,7 +131,7 @@ def _update_counter(scheduler: Scheduler) -> Any:
     return count
 
 
-class Scheduler(LRScheduler):
+class Scheduler(ReplanMixin, LRScheduler):
     """Drive any torch optimizer from a rampup schedule.
 
     ``lr_g(step) = base_lr_g * schedule_g(step)`` for each parameter group ``g``, where
@@ -137,10 +155,34 @@ class Scheduler(LRScheduler):
             ``"momentum"``, ``"beta1"`` (writes ``betas[0]`` only), ``"beta2"`` (``betas[1]``)
             and ``"weight_decay"``, each set to ``base * s(step)`` with ``base`` the group's value
             when attached (see :mod:`rampup.torch.hyperparams`; a schedule or one per group).
+        on_config_change: what ``load_state_dict`` does by default when the saved schedules differ
+            from this scheduler's: ``"error"`` (default), ``"keep_step"`` or ``"keep_fraction"``
+            (see :meth:`load_state_dict`). Set it here when a framework calls ``load_state_dict``
+            for you (transformers' Trainer loads ``scheduler.pt`` itself).
+        keep_base_lrs: the default of ``load_state_dict``'s ``keep_base_lrs``.
+        adopt_foreign: the default of ``load_state_dict``'s ``adopt_foreign``: take the step count
+            of a state written by another torch scheduler (transformers' ``LambdaLR``, any
+            ``LRScheduler``), to switch a running job to rampup.
+        clock: what the schedule counts (see :mod:`rampup.clock`): ``"updates"`` (default),
+            ``"tokens"`` / ``"samples"`` (``step(tokens=n)`` with each update's count) or
+            ``"time"`` (measured milliseconds), or a :class:`~rampup.clock.Clock` instance.
+            Schedule lengths (and ``total_steps``) are then in that unit.
+
+    The plan can change while training runs: :meth:`cooldown`, :meth:`extend` and :meth:`replan`
+    splice a new phase in at the current position, continuing from the rate in force; the change
+    is recorded in ``state_dict`` (see :mod:`rampup.plan`).
+
+    Pickling and ``copy.deepcopy`` work, with the optimizer or without: pickle the optimizer and
+    the scheduler together (``pickle.dumps((optimizer, scheduler))``, ``torch.save(trainer)`` of
+    an object holding both, ``copy.deepcopy`` of both) and the copy drives the copied optimizer
+    and counts its updates. A scheduler pickled or copied on its own brings its own copy of the
+    optimizer (as torch's schedulers do) and drives that copy, not the original; resume from
+    ``state_dict()`` to attach a saved state to a new optimizer.
     """
 
     base_lrs: list[float]  # type: ignore[assignment]
     _multipliers: float | list[float]
+    _loads_atomically = True  # load_state_dict checks everything before it assigns anything
 
 
     def __init__(
@@ -152,6 +194,10 @@ class Scheduler(LRScheduler):
         on_skipped_step: str = "advance",
         total_steps: int | None = None,
         hyperparams: Mapping[str, Schedule | Sequence[Schedule]] | None = None,
+        on_config_change: str = "error",
+        keep_base_lrs: bool = False,
+        adopt_foreign: bool = False,
+        clock: Clock | str | None = None,
     ) -> None:
         self.optimizer = check_optimizer(optimizer)
         groups = self.optimizer.param_groups
@@ -161,13 +207,15 @@ class Scheduler(LRScheduler):
             "groups: give one schedule per group",
         )
         self._schedules = schedules
-        self._shared = all(s is schedules[0] for s in schedules)
-        self._evaluate = schedules[0]._eval
+        self._clock = as_clock(clock)
         self.on_skipped_step = check_choice("on_skipped_step", on_skipped_step, ("advance", "hold"))
         # Private on purpose: accelerate's AcceleratedScheduler treats any scheduler with a
         # ``total_steps`` attribute as OneCycleLR (compares it with ``_step_count``, which fails on
         # None and stops stepping early under gradient accumulation).
         self._total_steps = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
+        self.on_config_change = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
+        self.keep_base_lrs = _check_flag("keep_base_lrs", keep_base_lrs)
+        self.adopt_foreign = _check_flag("adopt_foreign", adopt_foreign)
         # Other hyper-parameters (opt-in): validated and their bases captured before anything is
         # written; an empty list costs the per-step path one truth test.
         self._hyperparams = [] if hyperparams is None else _hyper.attach_hyperparams(
@@ -182,17 +230,63 @@ class Scheduler(LRScheduler):
         self.skipped_steps = 0
         self._updates = self._updates_seen = 0
         self._warned_too_often = False
+        self._attach_counter()
+        self._warn_key = next(_instance_numbers)
+        self._plan = Plan(schedules, self._total_steps)
+        self._refresh()
+        self._clock.start()
+        self._tensor_groups = any(isinstance(group["lr"], torch.Tensor) for group in groups)
+        self._apply(0)
+
+    def _refresh(self) -> None:
+        """Precompute what the per-step path reads from the plan (after any change to it)."""
+        plan = self._plan
+        current = plan.schedules
+        self._current = current
+        self._shared = all(s is current[0] for s in current)
+        self._evaluate = current[0]._eval
+        self._end = plan.end
+        self._last_changing_step = sys.maxsize if plan.end_time is None else plan.end_time
+        # The default path (update clock, no change) never touches the clock or the warp.
+        self._clocked = not self._clock.counts_updates or plan.changed
+
+    def _attach_counter(self) -> None:
+        """Count this optimizer's updates with a post-step hook, removed when the scheduler dies."""
+        hooks = self.optimizer.__dict__
+        if "_optimizer_step_post_hooks" not in hooks:
+            # Unpickling a cycle can hand us the optimizer before its own __setstate__ ran; that
+            # method keeps a hook table that is already there.
+            hooks["_optimizer_step_post_hooks"] = OrderedDict()
         self._count_update = _update_counter(self)
         self._hook = self.optimizer.register_step_post_hook(self._count_update)
+        self._detach = weakref.finalize(self, self._hook.remove)
+        self._detach.atexit = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the hook objects (a local closure, a handle, a finalizer)."""
+        return {key: value for key, value in self.__dict__.items() if key not in _TRANSIENT}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Re-attach the update counter to the (unpickled or copied) optimizer.
+
+        An optimizer's own pickled state drops its hooks, so the copy would otherwise see no
+        updates and count every step as skipped.
+        """
+        self.__dict__.update(state)
+        self._evaluate = self._current[0]._eval
         self._warn_key = next(_instance_numbers)
-        self._end = self._planned_end()
-        self._last_changing_step = sys.maxsize if self._end is None else self._end
-        self._tensor_groups = any(isinstance(group["lr"], torch.Tensor) for group in groups)
-        self._apply()
+        self._attach_counter()
 
     # -- the per-step path ----------------------------------------------------------------------
-    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
-        """Advance one optimizer update (or, with ``epoch``, jump to that step)."""
+    def step(self, epoch: int | None = None, **signals: Any) -> None:  # type: ignore[override]
+        """Advance one optimizer update (or, with ``epoch``, jump to that step).
+
+        ``signals`` describe the update for clocks that use them (see :data:`rampup.clock.SIGNALS`),
+        e.g. ``step(tokens=n)`` on a token clock; the default clock needs none and ignores them.
+        """
+        if signals or self._clocked:
+            self._step_clocked(epoch, signals)
+            return
         if epoch is None:
             if self._updates == self._updates_seen:  # optimizer.step() did not run since last call
                 self.skipped_steps += 1
@@ -204,12 +298,39 @@ class Scheduler(LRScheduler):
             self._step_count += 1
         else:
             self.last_epoch = check_int("epoch", epoch)
-        self._apply()
+        self._apply(self.last_epoch)
 
-    def _apply(self) -> None:
+    def _step_clocked(self, epoch: int | None, signals: dict[str, Any]) -> None:
+        """``step()`` with a clock other than the update count, a warp or a changed plan."""
+        check_signals(signals)
+        clock = self._clock
+        if epoch is not None:
+            if not clock.counts_updates:
+                raise ScheduleValueError(
+                    f"epoch: this scheduler counts {clock.unit}, not updates; it cannot jump to an "
+                    "update number"
+                )
+            self.last_epoch = check_int("epoch", epoch)
+        else:
+            skipped = self._updates == self._updates_seen
+            if skipped and self.on_skipped_step == "hold":
+                self.skipped_steps += 1
+                self._warn_if_stepping_too_often(5)
+                return
+            if not clock.counts_updates:
+                clock.advance(signals)  # validates the signals before anything changes
+            if skipped:
+                self.skipped_steps += 1
+                self._warn_if_stepping_too_often(5)
+            self._updates_seen = self._updates
+            self.last_epoch += 1
+            self._step_count += 1
+        self._apply(self._plan.warp.time(self.position), 6)
+
+    def _apply(self, step: int, stacklevel: int = 5) -> None:
         # The hot path: one schedule evaluation (no validation: the step is our own count) and one
         # assignment per group. Which groups hold tensor rates is known from attach time.
-        step = self.last_epoch
+        # ``step`` is schedule time: the update count unless a clock or a warp says otherwise.
         groups = self.optimizer.param_groups
         if self._shared:
             multiplier = self._evaluate(step, SCALAR)
@@ -221,22 +342,22 @@ class Scheduler(LRScheduler):
                 for group, base in zip(groups, self.base_lrs, strict=True):
                     group["lr"] = base * multiplier
         else:
-            multipliers = [schedule._eval(step, SCALAR) for schedule in self._schedules]
+            multipliers = [schedule._eval(step, SCALAR) for schedule in self._current]
             self._multipliers = multipliers
             for group, base, multiplier in zip(groups, self.base_lrs, multipliers, strict=True):
                 write_rate(group, base * multiplier)
         if step > self._last_changing_step:
-            self._warn_past_end(step)
+            self._warn_past_end(stacklevel)
         if self._hyperparams:
             _hyper.write_hyperparams(self.optimizer, self._hyperparams, step)
 
-    def _warn_past_end(self, step: int) -> None:
+    def _warn_past_end(self, stacklevel: int) -> None:
         warn_once(
             f"past-end:{self._warn_key}",
-            f"scheduler.step() went past the end of the schedule ({self._end} steps, now at "
-            f"step {step}); the last rate is held. If training is meant to be this long, "
-            "build the schedule with a larger total_steps.",
-            stacklevel=5,
+            f"scheduler.step() went past the end of the schedule ({self._end} {self._units}, "
+            f"now at {self.position}); the last rate is held. If training is meant to be this "
+            "long, build the schedule with a larger total_steps.",
+            stacklevel=stacklevel,
         )
 
     @property
@@ -247,26 +368,15 @@ class Scheduler(LRScheduler):
             return [base * m for base, m in zip(self.base_lrs, multipliers, strict=True)]
         return [base * multipliers for base in self.base_lrs]
 
-    def _planned_end(self) -> int | None:
+    @staticmethod
+    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
         """The step where a schedule that ends (decays to its last value) ends, else None.
 
         Schedules that settle on the peak (constant_with_warmup) never "end".
         """
-        return Scheduler._planned_end_of(self._schedules, self._total_steps)
+        return planned_end(schedules, total_steps)
 
-    @staticmethod
-    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
-        if total_steps is not None:
-            return total_steps
-        horizons = []
-        for schedule in schedules:
-            last = schedule.segments()[-1][2]
-            if schedule.horizon is None or _open_ended(last):
-                return None
-            horizons.append(schedule.horizon)
-        return max(horizons)
-
-    def _warn_if_stepping_too_often(self) -> None:
+    def _warn_if_stepping_too_often(self, stacklevel: int = 4) -> None:
         if self._warned_too_often:
             return
         if self._step_count >= 8 and self.skipped_steps * 4 > self._step_count:
@@ -278,7 +388,7 @@ class Scheduler(LRScheduler):
                 "gradient accumulation completes, and once per update (not once per process or "
                 "micro-batch; with accelerate, prepare the scheduler with "
                 "step_scheduler_with_optimizer=False or step it yourself).",
-                stacklevel=4,
+                stacklevel=stacklevel,
             )
 
     # -- torch's LRScheduler API ----------------------------------------------------------------
@@ -292,30 +402,33 @@ class Scheduler(LRScheduler):
 
     @property
     def schedules(self) -> list[Schedule]:
-        """The schedule of each parameter group."""
-        return list(self._schedules)
+        """The schedule in force for each parameter group (with any changes spliced in)."""
+        return list(self._current)
 
     def lr_at(self, step: int) -> list[float]:
-        """The rates each group gets at ``step``, without changing anything."""
-        step = check_int("step", step)
-        return [base * s(step) for base, s in zip(self.base_lrs, self._schedules, strict=True)]
+        """The rates each group gets at clock position ``step``, without changing anything."""
+        time = self._plan.warp.time(check_int("step", step))
+        return [base * s(time) for base, s in zip(self.base_lrs, self._current, strict=True)]
 
     def report(self, warn: bool = True) -> dict[str, Any]:
         """How much of the schedule ran; warns if it finished far short (< 90%) of its length."""
         horizon = self._end
-        done = None if not horizon else self.last_epoch / horizon
+        done = None if not horizon else self.position / horizon
         if warn and done is not None and done < 0.9:
             warn_once(
                 f"short:{self._warn_key}",
-                f"the schedule ran {self.last_epoch} of its {horizon} steps ({done:.0%}). If "
+                f"the schedule ran {self.position} of its {horizon} {self._units} ({done:.0%}). If "
                 "training is over, the schedule was sized in the wrong unit (micro-batches or "
                 "epochs instead of optimizer updates) or for too long a run.",
             )
-        return {"step": self.last_epoch, "total_steps": horizon, "fraction_done": done,
+        return {"step": self.position, "total_steps": horizon, "fraction_done": done,
                 "skipped_steps": self.skipped_steps}
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data only: the step, the peak rates and the schedules' configs."""
+        """Plain data only: the step, the peak rates, the schedules' configs as built, the clock
+        (configuration and state), the warp and the log of changes to the plan."""
+        if self._clock.counts_updates:
+            self._clock.position = self.last_epoch
         return {
             "format": STATE_FORMAT,
             "step": self.last_epoch,
@@ -323,67 +436,190 @@ class Scheduler(LRScheduler):
             "schedules": [s.to_dict() for s in self._schedules],
             "skipped_steps": self.skipped_steps,
             "step_count": self._step_count,
+            "clock": {"config": self._clock.to_dict(), "state": self._clock.state_dict()},
+            **self._plan.state(),
         } | ({"hyperparams": _hyper.state_of(self._hyperparams)} if self._hyperparams else {})
 
     def load_state_dict(  # type: ignore[override]
         self,
         state_dict: Mapping[str, Any],
         *,
-        on_config_change: str = "error",
-        keep_base_lrs: bool = False,
+        on_config_change: str | None = None,
+        keep_base_lrs: bool | None = None,
+        adopt_foreign: bool | None = None,
     ) -> None:
         """Restore the step and peak rates, and write the rate into the optimizer at once.
 
         The saved schedules must equal this scheduler's, or ``on_config_change`` says what to do:
-        ``"error"`` (default) names the fields that differ; ``"keep_step"`` keeps the saved step on
-        the new schedule (e.g. training extended); ``"keep_fraction"`` moves to the same fraction
-        of the new schedule's length. ``keep_base_lrs=True`` keeps this scheduler's peak rates (and
+        ``"error"`` names the fields that differ; ``"keep_step"`` keeps the saved step on the new
+        schedule (e.g. training extended); ``"keep_fraction"`` moves to the same fraction of the
+        new schedule's length. ``keep_base_lrs=True`` keeps this scheduler's peak rates (and
         hyperparameter bases) instead of the saved ones (a new peak for fine-tuning). Scheduled
-        hyperparameters follow the same rules. ``state_dict`` is not modified.
+        hyperparameters follow the same rules. ``adopt_foreign=True`` accepts the state of another
+        torch scheduler (one with ``last_epoch``, e.g. transformers' ``LambdaLR``): its step count
+        (``last_epoch``) is kept as is on this schedule, with its ``base_lrs`` unless
+        ``keep_base_lrs``, and a RampupWarning says that its schedule could not be checked. Each
+        option left ``None`` takes the value given to the constructor.
+
+        All or nothing: every field is checked and the new values are computed before anything is
+        assigned, so a refused state (a RampupError naming the field) leaves the scheduler and the
+        optimizer as they were. ``state_dict`` is not modified.
         """
-        policy = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
-        if state_dict.get("format") != STATE_FORMAT:
+        policy = check_choice("on_config_change",
+                              self.on_config_change if on_config_change is None else on_config_change,
+                              CONFIG_POLICIES)
+        keep = _check_flag("keep_base_lrs", self.keep_base_lrs if keep_base_lrs is None else keep_base_lrs)
+        adopt = _check_flag("adopt_foreign", self.adopt_foreign if adopt_foreign is None else adopt_foreign)
+        plan = self._plan_load(state_dict, policy=policy, keep_base_lrs=keep, adopt_foreign=adopt)
+        if plan.warning is not None:
+            warnings.warn(plan.warning, RampupWarning, stacklevel=2)
+        self._commit(plan)
+
+    def _plan_load(
+        self, state: object, *, policy: str, keep_base_lrs: bool, adopt_foreign: bool
+    ) -> _LoadPlan:
+        """Check a saved state and compute what loading it sets; assigns nothing."""
+        if not isinstance(state, Mapping):
+            raise ScheduleTypeError(
+                f"state_dict must be a dict (from Scheduler.state_dict()), got {type(state).__name__}"
+            )
+        groups = len(self.optimizer.param_groups)
+        if state.get("format") != STATE_FORMAT:
+            if "format" not in state and "last_epoch" in state:
+                return self._plan_foreign(state, keep_base_lrs=keep_base_lrs, adopt=adopt_foreign)
             raise ScheduleValueError(
-                f"not a rampup Scheduler state (format {state_dict.get('format')!r}, expected "
+                f"not a rampup Scheduler state (format {state.get('format')!r}, expected "
                 f"{STATE_FORMAT!r})"
             )
-        saved = list(state_dict["schedules"])
+        unknown = [key for key in state if key not in _REQUIRED_KEYS + _OPTIONAL_KEYS]
+        if unknown:
+            raise ScheduleValueError(
+                f"state_dict has unknown keys {sorted(map(repr, unknown))}; a {STATE_FORMAT!r} state "
+                f"has {', '.join(_REQUIRED_KEYS + _OPTIONAL_KEYS)}"
+            )
+        missing = [key for key in _REQUIRED_KEYS if key not in state]
+        if missing:
+            raise ScheduleValueError(f"state_dict is missing {', '.join(map(repr, missing))}")
+        step = _saved_count("step", state["step"], 0)
+        saved_lrs = _saved_rates("base_lrs", state["base_lrs"], groups)
+        saved = state["schedules"]
+        if not isinstance(saved, (list, tuple)) or not all(isinstance(d, Mapping) for d in saved):
+            raise ScheduleTypeError(
+                f"state_dict['schedules'] must be a list of schedule configs (dicts), got "
+                f"{type(saved).__name__}"
+            )
+        if len(saved) != groups:
+            raise ScheduleValueError(
+                f"the saved state has {len(saved)} schedules (parameter groups), the optimizer {groups}"
+            )
+        saved = list(saved)
         current = [s.to_dict() for s in self._schedules]
-        step = check_int("step", state_dict["step"])
-        if saved != current:
-            differences = config_differences(saved, current, "schedules")
+        differences = config_differences(saved, current, "schedules")
+        if differences:
             if policy == "error":
                 raise ScheduleValueError(
                     "the saved state is for a different schedule: " + "; ".join(differences)
                     + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
                 )
             if policy == "keep_fraction":
-                old = Scheduler._planned_end_of([from_dict(d) for d in saved], None)
-                new = self._end
-                if old is None or new is None:
-                    raise ScheduleValueError(
-                        "keep_fraction needs schedules with an end (a finite horizon)"
-                    )
-                old_total = old
-                step = round(step / old_total * new) if old_total else new
-        saved_lrs = [float(v) for v in state_dict["base_lrs"]]
-        if len(saved_lrs) != len(self.optimizer.param_groups):
+                step = self._same_fraction(saved, step)
+        skipped = _saved_count("skipped_steps", state.get("skipped_steps", 0), 0)
+        step_count = _saved_count("step_count", state.get("step_count", step + 1), 1)
+        hyper = _hyper.plan_bases(
+            self._hyperparams, state.get("hyperparams", {}), policy=policy, groups=groups,
+            keep_bases=keep_base_lrs, step=step)
+        clock_state, replanned = self._check_saved_plan(state, step, changed=bool(differences))
+        self._check_reachable(replanned, clock_state["position"])
+        return _LoadPlan(step, step_count, skipped, None if keep_base_lrs else saved_lrs, hyper, None,
+                         clock_state, replanned)
+
+    def _plan_foreign(self, state: Mapping[str, Any], *, keep_base_lrs: bool, adopt: bool) -> _LoadPlan:
+        """Adopt the step count of another torch scheduler's state (``last_epoch``)."""
+        last_epoch = state["last_epoch"]
+        if not adopt:
             raise ScheduleValueError(
-                f"the saved state has {len(saved_lrs)} parameter groups, the optimizer "
-                f"{len(self.optimizer.param_groups)}"
+                f"not a rampup Scheduler state (no 'format' key): it looks like the state of "
+                f"another torch scheduler (last_epoch={last_epoch!r}), e.g. transformers' LambdaLR. "
+                "To take over its step count (its schedule cannot be checked against this one), "
+                "pass adopt_foreign=True to load_state_dict or to Scheduler(...)"
             )
-        saved_hyper = state_dict.get("hyperparams", {})
-        _hyper.check_saved(self._hyperparams, saved_hyper, policy, len(self.optimizer.param_groups))
-        if not keep_base_lrs:
-            self.base_lrs = saved_lrs
-            for group, peak in zip(self.optimizer.param_groups, saved_lrs, strict=True):
+        if not self._clock.counts_updates:
+            raise ScheduleValueError(
+                f"adopt_foreign: another scheduler's state counts updates; this scheduler counts "
+                f"{self._clock.unit}"
+            )
+        groups = len(self.optimizer.param_groups)
+        step = _saved_count("last_epoch", last_epoch, 0)
+        base_lrs = None
+        if "base_lrs" in state and not keep_base_lrs:
+            base_lrs = _saved_rates("base_lrs", state["base_lrs"], groups)
+        step_count = _saved_count("_step_count", state.get("_step_count", step + 1), 1)
+        hyper = _hyper.plan_bases(self._hyperparams, {}, policy="keep_step", groups=groups,
+                                  keep_bases=True, step=step)
+        fresh = Plan(self._plan.original, self._total_steps)
+        self._check_reachable(fresh, step)
+        warning = (
+            f"adopted step {step} from a state that is not rampup's (another torch scheduler's, "
+            "with last_epoch): its schedule could not be compared with this scheduler's; the rates "
+            f"now follow this scheduler's schedule from step {step}"
+            + ("" if base_lrs is None else " with the saved base_lrs as peaks")
+        )
+        return _LoadPlan(step, step_count, 0, base_lrs, hyper, warning, {"position": step}, fresh)
+
+    def _same_fraction(self, saved: list[Any], step: int) -> int:
+        """``step`` of the saved schedules moved to the same fraction of this scheduler's length."""
+        try:
+            old = Scheduler._planned_end_of([from_dict(dict(d)) for d in saved], None)
+        except Exception as exc:  # a saved config is user data: any failure to read it is a refusal
+            raise ScheduleValueError(
+                f"state_dict['schedules'] cannot be read as schedules for keep_fraction: {exc}"
+            ) from exc
+        new = self._end
+        if old is None or new is None:
+            raise ScheduleValueError("keep_fraction needs schedules with an end (a finite horizon)")
+        return round(step / old * new) if old else new
+
+    def _check_reachable(self, plan: Plan, position: int) -> None:
+        """Refuse a position where a schedule cannot be evaluated (before anything is assigned)."""
+        time = plan.warp.time(position)
+        for index, schedule in enumerate(plan.schedules):
+            value_at(schedule, time, f"the schedule of parameter group {index}")
+
+    def _commit(self, plan: _LoadPlan) -> None:
+        """Assign a checked plan (nothing here can fail on a plan from ``_plan_load``)."""
+        if plan.base_lrs is not None:
+            self.base_lrs = list(plan.base_lrs)
+            for group, peak in zip(self.optimizer.param_groups, plan.base_lrs, strict=True):
                 group["initial_lr"] = peak
-            _hyper.load_bases(self.optimizer, self._hyperparams, saved_hyper)
-        self.last_epoch = step
-        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
-        self._step_count = int(state_dict.get("step_count", step + 1))
+        _hyper.set_bases(self.optimizer, self._hyperparams, plan.hyper_bases)
+        self.last_epoch = plan.step
+        self.skipped_steps = plan.skipped_steps
+        self._step_count = plan.step_count
         self._updates_seen = self._updates
-        self._apply()
+        self._clock.apply_state(plan.clock_state)
+        self._plan = plan.plan
+        self._refresh()
+        self._apply(plan.plan.warp.time(self.position))
+
+
+@dataclass(frozen=True)
+class _LoadPlan:
+    """What loading a checked state assigns."""
+
+    step: int
+    step_count: int
+    skipped_steps: int
+    base_lrs: list[float] | None  # None: keep the current peaks
+    hyper_bases: list[list[float] | None]  # per scheduled hyper-parameter; None: unchanged
+    warning: str | None  # emitted just before the plan is applied
+    clock_state: dict[str, Any]  # checked, for Clock.apply_state
+    plan: Plan  # the schedules in force, warp and change log
+
+
+def _check_flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ScheduleTypeError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def to_tensor_lrs(optimizer: Optimizer, dtype: torch.dtype = torch.float32) -> None:
