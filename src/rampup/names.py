@@ -12,12 +12,14 @@ rampup's own names use the native warmup, whose first update already runs at
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rampup.config import from_dict
 from rampup.durations import Duration, resolve_duration, warn_if_zero
 from rampup.errors import (
+    ScheduleTypeError,
     ScheduleValueError,
     check_choice,
     check_int,
@@ -334,3 +336,42 @@ def schedule(
             raise ScheduleValueError(f"{name} needs the option {key}")
     return named.make(steps, total, merged)
 
+
+#: What :func:`as_schedule` takes: a schedule, its ``to_dict()`` form, or a name.
+ScheduleLike = Schedule | Mapping[str, Any] | str
+
+
+def as_schedule(value: ScheduleLike, **options: Any) -> Schedule:
+    """The schedule ``value`` describes: a ``Schedule`` as it is, its ``to_dict()`` form (through
+    ``rampup.from_dict``), or a name for :func:`schedule` with ``options``.
+
+    The one way the framework adapters (Keras, Lightning, JAX) read the schedule they are given.
+    """
+    if isinstance(value, str):
+        return schedule(value, **options)
+    _no_options(options)
+    if isinstance(value, Mapping):
+        return from_dict(dict(value))
+    if not isinstance(value, Schedule):
+        raise ScheduleTypeError(
+            "schedule must be a rampup Schedule, its to_dict() form or a schedule name, got "
+            f"{type(value).__name__}"
+        )
+    return value
+
+
+def as_schedules(value: ScheduleLike | Sequence[Schedule | Mapping[str, Any]],
+                 **options: Any) -> Schedule | list[Schedule]:
+    """:func:`as_schedule`, or a list of them (one per parameter group) for a list or tuple."""
+    if isinstance(value, (list, tuple)):
+        _no_options(options)
+        return [as_schedule(item) for item in value]
+    return as_schedule(value, **options)  # type: ignore[arg-type]  # refuses any other sequence
+
+
+def _no_options(options: Mapping[str, Any]) -> None:
+    if options:
+        raise ScheduleTypeError(
+            f"options {sorted(options)} are only for a schedule given by name; this one is "
+            "already built"
+        )
