@@ -418,11 +418,13 @@ def _integer_steps(step: Any) -> Any:
     if kind == "f" and (not np.all(np.isfinite(steps)) or np.any(steps != np.floor(steps))):
         raise ScheduleValueError("step must hold whole numbers, got fractional or NaN")
     if steps.size:
-        low, high = steps.min(), steps.max()
+        # As Python numbers: comparing a float16/float32 numpy scalar with 2**62 would cast the
+        # bound to that narrow type (an overflow warning) instead of comparing exactly.
+        low, high = steps.min().item(), steps.max().item()
         if low < 0:
-            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(low.item())}")
+            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(low)}")
         if high > MAX_STEP:
-            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(high.item())}")
+            raise ScheduleValueError(f"step must be in [0, 2**62], got {show(high)}")
     return steps.astype(np.int64)
 
 
