@@ -400,11 +400,11 @@ def schedule_in(clock: Clock | str, name: str, *, total: Any = None, warmup: Any
     options that count steps (``decay_steps`` ...), go through ``clock.amount``; a total that is
     not positive is an error naming ``total``. Use the same clock in the Scheduler.
     """
-    from rampup.names import _DURATION_OPTIONS, schedule
+    from rampup.names import entry, schedule
 
     clock = as_clock(clock)
     kwargs = dict(options)
-    for key in _DURATION_OPTIONS & kwargs.keys():
+    for key in entry(name).durations & kwargs.keys():
         if isinstance(kwargs[key], str) and not kwargs[key].strip().endswith(("%", "ep")):
             kwargs[key] = clock.amount(kwargs[key], key)
     if total is not None:

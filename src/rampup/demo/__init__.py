@@ -161,7 +161,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
                     if rank == 0:
                         checkpoint.parent.mkdir(parents=True, exist_ok=True)
                     record = train(
-                        experiment, variant, _schedule_of, data, sizes, seed, device,
+                        experiment, variant, data, sizes, seed, device,
                         checkpoint=checkpoint, checkpoint_every=options.checkpoint_every,
                         resume=options.resume, progress=options.progress,
                     )
@@ -183,10 +183,6 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         if started:
             dist.destroy_process_group()
     return results
-
-
-def _schedule_of(variant: Variant, total: int, per_epoch: int) -> Schedule:
-    return variant.schedule(total, per_epoch)
 
 
 def _say_done(experiment: Experiment, record: Any) -> None:

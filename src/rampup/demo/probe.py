@@ -23,26 +23,23 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from rampup import Cosine, with_warmup
-from rampup._files import write_atomic
-from rampup.demo.experiments import EXPERIMENTS, Experiment, Sizes, Variant
+from rampup.demo.experiments import EXPERIMENTS, Experiment, ScheduleBuilder, Sizes, Variant
+from rampup.demo.probe_report import TARGET_CV, TARGET_LOSS, write_probe_report
 from rampup.demo.train import RunRecord, train
-from rampup.errors import ScheduleValueError
+from rampup.errors import OptionError
 from rampup.schedules import Schedule
 from rampup.torch import CriticalLRResult, LRFinderResult, critical_lr, find_lr
 
@@ -50,8 +47,6 @@ __all__ = ["MODELS", "ProbeSizes", "Setup", "probe_setup", "run_probe"]
 
 MODELS = ("transformer", "large_batch")
 BATCH = {"transformer": 16, "large_batch": 1024}  # the demo's batch for each (large batch: 8 x 128)
-TARGET_CV = 0.25
-TARGET_LOSS = 1.10  # training at the suggestion: within 10% of the grid's best loss
 TAIL = 10
 
 
@@ -114,7 +109,7 @@ def probe_setup(name: str, *, quick: bool = False, cache: Path = Path("runs/demo
                 device: torch.device | None = None) -> Setup:
     """The demo's ``transformer`` or ``large_batch`` model and data (quick: the tiny versions)."""
     if name not in MODELS:
-        raise ScheduleValueError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
+        raise OptionError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
     experiment = EXPERIMENTS[name]()
     sizes = experiment.quick if quick else experiment.sizes
     return Setup(name, experiment, sizes, experiment.make_data(sizes, cache), BATCH[name],
@@ -219,8 +214,8 @@ def lightning_sweep(setup: Setup, seed: int, sizes: ProbeSizes, folder: Path) ->
 # -- training runs -----------------------------------------------------------------------------
 
 def _schedule(warmup_fraction: float, start: float = 0.0,
-              warmup_scale: float = 1.0) -> Callable[[Variant, int, int], Schedule]:
-    def build(variant: Variant, total: int, per_epoch: int) -> Schedule:
+              warmup_scale: float = 1.0) -> ScheduleBuilder:
+    def build(total: int, per_epoch: int) -> Schedule:
         steps = max(1, round(warmup_fraction * total * warmup_scale))
         return with_warmup(Cosine(steps=total - steps, min_lr_ratio=0.1), steps, start=start)
 
@@ -231,11 +226,10 @@ def train_at(setup: Setup, lr: float, seed: int, steps: int, *, start: float = 0
              warmup_scale: float = 1.0) -> dict[str, Any]:
     """A short run at peak rate ``lr``: 10% linear warmup (from ``start``; ``warmup_scale`` times
     as long), then cosine to 10%. Returns the final training loss and the run's trace."""
-    variant = Variant("probe", "", setup.batch_size, lr, lambda total, per_epoch: Cosine(steps=total))
+    variant = Variant("probe", "", setup.batch_size, lr, _schedule(0.1, start, warmup_scale))
     sizes = Sizes(steps=steps, seeds=1, eval_every=steps, extra=setup.sizes.extra)
     began = time.perf_counter()
-    record: RunRecord = train(setup.experiment, variant, _schedule(0.1, start, warmup_scale), setup.data,
-                              sizes, seed, setup.device)
+    record: RunRecord = train(setup.experiment, variant, setup.data, sizes, seed, setup.device)
     tail = record.train_loss[-TAIL:]
     final = None if record.diverged else statistics.fmean(tail)
     return {"lr": lr, "seed": seed, "final_loss": final, "diverged": record.diverged,
@@ -447,19 +441,5 @@ def run_probe(out: Path, *, quick: bool = False, device: torch.device | None = N
         setup = probe_setup(name, quick=quick, cache=cache or folder / ".cache", device=device)
         results["models"][name] = probe_model(setup, sizes, folder, say)
     results["seconds"] = time.perf_counter() - began
-    from rampup.demo.probe_report import write_probe_report
-
     results["report"] = str(write_probe_report(results, folder, command))
     return results
-
-
-def dump(results: dict[str, Any], path: Path) -> None:
-    write_atomic(path, (json.dumps(results, indent=1, default=_jsonable) + "\n").encode())
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON: {type(value).__name__}")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rampup._files import write_atomic
-from rampup.demo.probe import TARGET_CV, TARGET_LOSS, dump
+
+TARGET_CV = 0.25
+TARGET_LOSS = 1.10  # training at the suggestion: within 10% of the grid's best loss
 
 FINDERS = {"rampup": ("C0", "-"), "torch-lr-finder": ("C1", "--"), "lightning": ("C2", ":")}
 
@@ -197,3 +200,15 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
     report = folder / "report.md"
     write_atomic(report, "\n".join(lines).encode())
     return report
+
+
+def dump(results: dict[str, Any], path: Path) -> None:
+    write_atomic(path, (json.dumps(results, indent=1, default=_jsonable) + "\n").encode())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")

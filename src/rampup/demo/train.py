@@ -69,7 +69,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 def train(
     experiment: Experiment,
     variant: Variant,
-    schedule_for: Any,
     data: Any,
     sizes: Sizes,
     seed: int,
@@ -87,8 +86,8 @@ def train(
             "processes: run on a number of processes that divides it"
         )
     per_epoch = experiment.steps_per_epoch(data, variant.batch_size)
-    total = sizes.steps * variant.epochs_scale
-    schedule: Schedule = schedule_for(variant, total, per_epoch)
+    total = sizes.steps * variant.steps_scale
+    schedule: Schedule = variant.schedule(total, per_epoch)
 
     torch.manual_seed(seed)  # the same initial weights on every process
     model: nn.Module = experiment.make_model(sizes).to(device)

@@ -21,9 +21,12 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, check_real, closest
-from rampup.schedules import Cosine, Join, Linear, Schedule, Warmup
+from rampup.errors import ScheduleTypeError, ScheduleValueError, closest
+from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
+
+# Re-exported from its home with the cyclic shapes, where it was first importable from here.
+from rampup.schedules.cyclic import one_cycle_momentum
 from rampup.torch.groups import as_float, one_per_group, value_at
 
 __all__ = [
@@ -112,44 +115,6 @@ def _extremes(schedule: Schedule) -> tuple[float, float, int, int]:
         if values[j] > high:
             high, high_at = float(values[j]), start + j
     return low, high, low_at, high_at
-
-
-def one_cycle_momentum(
-    total_steps: int,
-    pct_start: float = 0.3,
-    base_momentum: float = 0.85,
-    max_momentum: float = 0.95,
-    anneal: str = "cos",
-) -> Schedule:
-    """The one-cycle momentum of torch's ``OneCycleLR``, as a multiplier of ``max_momentum``.
-
-    Momentum falls from ``max_momentum`` to ``base_momentum`` while the rate rises (steps 0 to
-    ``pct_start * total_steps - 1``) and climbs back while it anneals (to step ``total_steps - 1``),
-    giving torch's numbers. Create the optimizer with ``momentum=max_momentum`` (or
-    ``betas=(max_momentum, ...)`` and the key ``"beta1"``) and pass
-    ``hyperparams={"momentum": one_cycle_momentum(total_steps)}`` with the rate schedule
-    ``rampup.OneCycle(steps=total_steps, pct_start=...)``. ``pct_start * total_steps`` must be a
-    whole number of steps >= 2 here.
-    """
-    total = check_int("total_steps", total_steps, minimum=2)
-    pct = check_real("pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
-    top = check_real("max_momentum", max_momentum, low=0.0, high=1.0, low_open=True, high_open=True)
-    bottom = check_real("base_momentum", base_momentum, low=0.0, high=top)
-    check_choice("anneal", anneal, ("cos", "linear"))
-    rise = round(pct * total)
-    if abs(pct * total - rise) > 1e-9 or not 2 <= rise < total:
-        raise ScheduleValueError(
-            f"pct_start * total_steps must be a whole number of steps in [2, total_steps), got "
-            f"{pct:g} * {total} = {pct * total:g}"
-        )
-    ratio = bottom / top
-    down: Schedule
-    if anneal == "cos":
-        down = Cosine(steps=rise, min_lr_ratio=ratio, endpoints="both")
-    else:
-        down = Linear(steps=rise, min_lr_ratio=ratio, endpoints="both")
-    up = Warmup(steps=total - rise, curve="cosine" if anneal == "cos" else "linear", start=ratio)
-    return Join(phases=(down, up), boundaries=(rise,))
 
 
 def attach_hyperparams(

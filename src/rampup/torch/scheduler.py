@@ -368,14 +368,6 @@ class Scheduler(ReplanMixin, LRScheduler):
             return [base * m for base, m in zip(self.base_lrs, multipliers, strict=True)]
         return [base * multipliers for base in self.base_lrs]
 
-    @staticmethod
-    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
-        """The step where a schedule that ends (decays to its last value) ends, else None.
-
-        Schedules that settle on the peak (constant_with_warmup) never "end".
-        """
-        return planned_end(schedules, total_steps)
-
     def _warn_if_stepping_too_often(self, stacklevel: int = 4) -> None:
         if self._warned_too_often:
             return
@@ -569,7 +561,7 @@ class Scheduler(ReplanMixin, LRScheduler):
     def _same_fraction(self, saved: list[Any], step: int) -> int:
         """``step`` of the saved schedules moved to the same fraction of this scheduler's length."""
         try:
-            old = Scheduler._planned_end_of([from_dict(dict(d)) for d in saved], None)
+            old = planned_end([from_dict(dict(d)) for d in saved], None)
         except Exception as exc:  # a saved config is user data: any failure to read it is a refusal
             raise ScheduleValueError(
                 f"state_dict['schedules'] cannot be read as schedules for keep_fraction: {exc}"
