@@ -59,3 +59,9 @@ clean:
 .PHONY: fuzz
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q $$(find tests -name 'test_fuzz_*.py' | sort)
+
+# The package as users install it: sdist + wheel, twine check, fresh venvs without extras (this
+# Python, and 3.10 / 3.13 where installed) and with [torch]. Needs PyPI or a pip cache.
+.PHONY: wheel-check
+wheel-check: $(STAMP)
+	PY=$(PY) TORCH="$(TORCH)" .ci/wheel-check

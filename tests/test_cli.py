@@ -385,20 +385,21 @@ def test_failed_commands_leave_no_files(workdir: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "option"),
     [
-        ["table", "cosine", "--total", "10", "--csv", "afile/r.csv"],
-        ["table", "cosine", "--total", "10", "--save-config", "afile/s.json"],
-        ["plot", "cosine", "--total", "10", "-o", "afile/out.png"],
-        ["compare", "cosine", "linear", "--total", "10", "-o", "afile/out.pdf"],
+        (["table", "cosine", "--total", "10", "--csv", "afile/r.csv"], "--csv"),
+        (["table", "cosine", "--total", "10", "--save-config", "afile/s.json"], "--save-config"),
+        (["plot", "cosine", "--total", "10", "-o", "afile/out.png"], "-o/--output"),
+        (["compare", "cosine", "linear", "--total", "10", "-o", "afile/out.pdf"], "-o/--output"),
     ],
 )
-def test_output_under_a_file(workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+def test_output_under_a_file(workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                             option: str) -> None:
     (workdir / "afile").write_text("not a folder")
     code, out, err = run(capsys, *args)
-    assert code == 1  # an environment problem, not a usage error
+    assert code == 2  # a path that cannot be a file is a bad option value, found before any work
     assert out == ""
-    assert_one_line_error(err, "afile")
+    assert_one_line_error(err, option, "afile", "not a folder")
     assert listing(workdir) == ["afile"]
     assert (workdir / "afile").read_text() == "not a folder"
 

@@ -163,3 +163,30 @@ def test_out_that_is_a_file_and_missing_checkpoints(
     assert main(["demo", "--quick", "--resume", "--out", str(empty)]) == 2
     assert "no checkpoints" in capsys.readouterr().err
     assert not empty.exists()
+
+
+def test_damaged_checkpoint_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--resume with a file that is not this run's checkpoint: exit 2, one line naming --resume
+    and the file, and the file left as it was."""
+    out = tmp_path / "out"
+    first = EXPERIMENTS["transformer"]().variants[0].name
+    damaged = out / "checkpoints" / f"transformer-{first}-seed0.pt"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not a checkpoint")
+    code = main(["demo", "--quick", "--no-progress", "--experiment", "transformer", "--seeds", "1",
+                 "--steps", "3", "--resume", "--device", "cpu", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "--resume" in err and damaged.name in err
+    assert damaged.read_bytes() == b"not a checkpoint"
+    assert not (out / "results.json").exists()
+
+
+def test_bad_torchrun_environment_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    code = main(["demo", "--quick", "--no-progress", "--device", "cpu", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "WORLD_SIZE" in err and "'two'" in err

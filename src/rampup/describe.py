@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol, runtime_checkable
+
 import numpy as np
 
 from rampup.errors import MAX_STEP, ScheduleTypeError, check_int, check_real
-from rampup.schedules.base import Schedule
+
+
+@runtime_checkable
+class Describable(Protocol):
+    """What describing reads of a schedule (``rampup.Schedule`` has it all). Written as a
+    protocol so that this module needs nothing from the schedules, whose ``describe`` method
+    calls it."""
+
+    @property
+    def horizon(self) -> int | None: ...
+
+    def __call__(self, step: Any) -> Any: ...
+
+    def segments(self) -> list[tuple[int, int | None, Any]]: ...
+
+    def label(self) -> str: ...
 
 
 def _fmt(value: float, peak_lr: float | None) -> str:
@@ -26,12 +43,12 @@ def _probe_steps(total: int, joints: set[int]) -> tuple[np.ndarray, bool]:
     return steps[(steps >= 0) & (steps <= total)], True
 
 
-def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float | None = None) -> str:
+def describe(schedule: Describable, total_steps: int | None = None, peak_lr: float | None = None) -> str:
     """Describe ``schedule`` over ``total_steps`` (default: where it stops changing).
 
     Values are multipliers of the peak, or absolute rates when ``peak_lr`` is given.
     """
-    if not isinstance(schedule, Schedule):
+    if not isinstance(schedule, Describable):
         raise ScheduleTypeError(f"schedule must be a rampup Schedule, got {type(schedule).__name__}")
     if peak_lr is not None:
         peak_lr = check_real("peak_lr", peak_lr, low=0.0, low_open=True)

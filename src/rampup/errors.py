@@ -29,6 +29,16 @@ class ScheduleTypeError(RampupError, TypeError):
     """An argument has the wrong type, or an option name is unknown."""
 
 
+class OptionError(RampupError, ValueError):
+    """A setting of a tool built on the schedules (the command line, plots, the demo) is bad:
+    an option value, an output path, or options that contradict each other."""
+
+
+class MissingDependencyError(RampupError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra to install (e.g. ``pip install 'rampup[plot]'``)."""
+
+
 class RampupWarning(UserWarning):
     """Category of every warning rampup emits; each names the fix."""
 

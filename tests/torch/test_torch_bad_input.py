@@ -106,3 +106,39 @@ def test_mismatched_state_is_a_value_error() -> None:
         other.load_state_dict(saved)
     with pytest.raises(ValueError):
         other.load_state_dict({"step": 3})
+
+
+@pytest.mark.parametrize(("call", "kind", "match"), [
+    (lambda o: rt.get_linear_schedule_with_warmup(o, 2, 10, last_epoch=3), KeyError, "initial_lr"),
+    (lambda o: rt.get_polynomial_decay_schedule_with_warmup(o, 2, 10, lr_end=1.0), ValueError, "lr_end"),
+    (lambda o: rt.get_polynomial_decay_schedule_with_warmup(o, 2, 10, lr_end="x"), TypeError, "lr_end"),
+    (lambda o: rt.get_cosine_with_min_lr_schedule_with_warmup(o, 2, 10), ValueError, "min_lr"),
+    (lambda o: rt.get_cosine_with_min_lr_schedule_with_warmup(o, 2, 10, min_lr=0.0, min_lr_rate=0.1),
+     ValueError, "min_lr"),
+    (lambda o: rt.get_wsd_schedule(o, 2, 3), ValueError, "num_stable_steps"),
+    (lambda o: rt.get_scheduler("nope", o, 2, 10), ValueError, "SchedulerType"),
+    (lambda o: rt.get_scheduler(["linear"], o, 2, 10), ValueError, "SchedulerType"),
+    (lambda o: rt.get_scheduler("linear", o), ValueError, "num_warmup_steps"),
+    (lambda o: rt.get_scheduler("linear", o, 2), ValueError, "num_training_steps"),
+    (lambda o: rt.get_reduce_on_plateau_schedule(o, mode="up"), ValueError, "mode"),
+    (lambda o: rt.get_reduce_on_plateau_schedule(o, patience_steps=3), TypeError, "patience_steps"),
+    (lambda o: rt.GreedyLR(o, factor=1.5), ValueError, "Factor"),
+    (lambda o: rt.GreedyLR(o, factor="x"), TypeError, "factor"),
+    (lambda o: rt.GreedyLR(o, mode="up"), ValueError, "mode"),
+    (lambda o: rt.GreedyLR(o, threshold_mode="x"), ValueError, "threshold_mode"),
+    (lambda o: rt.GreedyLR(o, min_lr=[1e-5]), ValueError, "min_lrs"),
+    (lambda o: rt.GreedyLR(o, min_lr=[1e-5, "x"]), TypeError, r"min_lr\[1\]"),
+    (lambda o: rt.GreedyLR(o, eps=-1.0), ValueError, "eps"),
+    (lambda o: rt.GreedyLR(o).step("x"), TypeError, "metrics"),
+    (lambda o: rt.GreedyLR(o).step(1.0, epoch=-1), ValueError, "epoch"),
+])
+def test_adapter_errors_are_rampup_errors_of_the_familiar_type(call, kind, match) -> None:
+    with pytest.raises(kind, match=match) as caught:
+        call(make_run().optimizer)
+    assert isinstance(caught.value, rampup.RampupError)
+
+
+def test_the_missing_initial_lr_message_is_not_quoted_like_a_key() -> None:
+    with pytest.raises(KeyError) as caught:
+        rt.get_linear_schedule_with_warmup(make_run().optimizer, 2, 10, last_epoch=3)
+    assert str(caught.value).startswith("param 'initial_lr' is not specified")

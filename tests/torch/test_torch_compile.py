@@ -3,6 +3,8 @@ compiles once; with a float rate that changes every step it recompiles."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch_adapter_helpers import make_run
@@ -70,3 +72,29 @@ def test_float_lr_that_changes_recompiles() -> None:
     rates, _, graphs = _train(tensor=False, compiled=True, steps=4)
     assert len(set(rates)) == 4
     assert graphs > 1
+
+
+def test_a_deep_copied_scheduler_counts_compiled_updates_without_recompiling() -> None:
+    """The update counter re-attached to a copied optimizer adds no graph break either."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    run = make_run(tensor=True)
+    scheduler = Scheduler(run.optimizer, rampup.schedule("cosine", warmup_steps=3, total_steps=STEPS))
+    model, opt, sched = copy.deepcopy((run.model, run.optimizer, scheduler))
+
+    @torch.compile(backend="eager")
+    def step() -> None:
+        opt.step()
+
+    rates = []
+    for _ in range(8):
+        rates.append(float(opt.param_groups[0]["lr"]))
+        opt.zero_grad()
+        model(run.x).pow(2).mean().backward()
+        step()
+        sched.step()
+    graphs = int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+    torch._dynamo.reset()
+    assert sched.skipped_steps == 0
+    assert len(set(rates)) == 8
+    assert graphs == 1

@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from rampup.demo.experiments import EXPERIMENTS, Experiment, Sizes, Variant
-from rampup.errors import ScheduleValueError
+from rampup.errors import OptionError
 from rampup.schedules import Schedule
 
-__all__ = ["EXPERIMENTS", "DemoOptions", "run_demo"]
+__all__ = ["EXPERIMENTS", "EXTRA_EXPERIMENTS", "DemoOptions", "run_demo"]
+
+# Run only when asked for by name (not part of the default demo): name -> what it measures.
+EXTRA_EXPERIMENTS = {
+    "probe": "rampup's range test and critical rate against a grid and two other finders "
+             "(rampup.demo.probe; about 10-15 minutes on 2 cores)",
+    "wsd": "cooldowns branched from one constant-rate run against cosine runs of the same lengths "
+           "(rampup.demo.wsd; about 10 minutes on 2 cores)",
+}
 
 
 @dataclass(frozen=True)
@@ -37,24 +45,35 @@ class DemoOptions:
 
 
 def check_options(options: DemoOptions) -> None:
-    """Reject bad options before anything is written (ValueError naming the option)."""
+    """Reject bad options before anything is written (OptionError naming the option)."""
     for name in options.experiments:
-        if name not in EXPERIMENTS:
-            raise ScheduleValueError(
-                f"--experiment must be one of {', '.join(EXPERIMENTS)}, got {name!r}"
+        if name not in EXPERIMENTS and name not in EXTRA_EXPERIMENTS:
+            raise OptionError(
+                f"--experiment must be one of {', '.join([*EXPERIMENTS, *EXTRA_EXPERIMENTS])}, got {name!r}"
             )
+    if "probe" in options.experiments and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise OptionError("--experiment probe runs on one process, not under torchrun")
+    if options.resume and "wsd" in options.experiments:
+        raise OptionError("--resume: the wsd experiment keeps its checkpoints in memory; run it again")
     if options.seeds is not None and options.seeds < 1:
-        raise ScheduleValueError(f"--seeds must be >= 1, got {options.seeds}")
+        raise OptionError(f"--seeds must be >= 1, got {options.seeds}")
     if options.steps is not None and options.steps < 1:
-        raise ScheduleValueError(f"--steps must be >= 1, got {options.steps}")
+        raise OptionError(f"--steps must be >= 1, got {options.steps}")
     if options.checkpoint_every < 0:
-        raise ScheduleValueError(f"--checkpoint-every must be >= 0, got {options.checkpoint_every}")
+        raise OptionError(f"--checkpoint-every must be >= 0, got {options.checkpoint_every}")
     if options.device not in ("auto", "cpu", "cuda"):
-        raise ScheduleValueError(f"--device must be auto, cpu or cuda, got {options.device!r}")
-    if options.out.exists() and not options.out.is_dir():
-        raise ScheduleValueError(f"--out must be a folder, but {options.out} is a file")
+        raise OptionError(f"--device must be auto, cpu or cuda, got {options.device!r}")
+    if "\0" in str(options.out):
+        raise OptionError(f"--out {str(options.out)[:80]!r}: not a folder name")
+    try:
+        is_file = options.out.exists() and not options.out.is_dir()
+    except OSError as error:  # a name too long ...
+        shown = str(options.out)[:80]
+        raise OptionError(f"--out {shown!r}: not a usable folder ({error.strerror})") from None
+    if is_file:
+        raise OptionError(f"--out must be a folder, but {options.out} is a file")
     if options.resume and not (options.out / "checkpoints").is_dir():
-        raise ScheduleValueError(
+        raise OptionError(
             f"--resume: no checkpoints in {options.out / 'checkpoints'}; run without --resume first"
         )
 
@@ -63,19 +82,30 @@ def _device(choice: str) -> Any:
     import torch
 
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ScheduleValueError("--device cuda: no CUDA device is available")
+        raise OptionError("--device cuda: no CUDA device is available")
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        return torch.device("cuda", _environment_int("LOCAL_RANK", 0))
     return torch.device(choice)
+
+
+def _environment_int(name: str, default: int) -> int:
+    """An integer set by torchrun (LOCAL_RANK, WORLD_SIZE), or ``default`` when unset."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise OptionError(f"the environment variable {name} must be an integer, got {text[:40]!r}") from None
 
 
 def _start_processes(device: Any) -> bool:
     """Join the torchrun process group if launched by torchrun; True if this call started it."""
     import torch.distributed as dist
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    if _environment_int("WORLD_SIZE", 1) <= 1 or dist.is_initialized():
         return False
     if device.type == "cuda":
         import torch
@@ -101,7 +131,16 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
     results: dict[str, Any] = {"world_size": size, "quick": options.quick, "experiments": {}}
     try:
+        if "wsd" in options.experiments:  # its own driver: one run, branched (rampup.demo.wsd)
+            from rampup.demo.wsd import run_wsd, sizes_for
+
+            results["wsd"] = run_wsd(sizes_for(options.quick, options.steps, options.seeds), device,
+                                     options.out, options.command, options.progress)
+            if rank == 0:
+                results["wsd_report"] = str(options.out / "wsd.md")
         for name in options.experiments:
+            if name in EXTRA_EXPERIMENTS:
+                continue
             experiment = EXPERIMENTS[name]()
             sizes = experiment.quick if options.quick else experiment.sizes
             sizes = Sizes(steps=options.steps or sizes.steps, seeds=options.seeds or sizes.seeds,
@@ -122,7 +161,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
                     if rank == 0:
                         checkpoint.parent.mkdir(parents=True, exist_ok=True)
                     record = train(
-                        experiment, variant, _schedule_of, data, sizes, seed, device,
+                        experiment, variant, data, sizes, seed, device,
                         checkpoint=checkpoint, checkpoint_every=options.checkpoint_every,
                         resume=options.resume, progress=options.progress,
                     )
@@ -130,17 +169,20 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
                     if rank == 0 and options.progress:
                         _say_done(experiment, record)
             results["experiments"][name] = aggregate(experiment, runs, per_epoch)
-        if rank == 0:
+        if rank == 0 and results["experiments"]:
             report = write_report(results, options.out, options.command)
             results["report"] = str(report)
+        if "probe" in options.experiments:
+            from rampup.demo.probe import run_probe
+
+            results["probe"] = run_probe(options.out / "probe", quick=options.quick, device=device,
+                                         progress=options.progress, command=options.command,
+                                         cache=options.out / ".cache")
+            results.setdefault("report", results["probe"]["report"])
     finally:
         if started:
             dist.destroy_process_group()
     return results
-
-
-def _schedule_of(variant: Variant, total: int, per_epoch: int) -> Schedule:
-    return variant.schedule(total, per_epoch)
 
 
 def _say_done(experiment: Experiment, record: Any) -> None:

@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rampup._files import write_atomic
+from rampup.errors import MissingDependencyError
+
 
 @dataclass(frozen=True)
 class TextData:
@@ -59,15 +62,15 @@ def mnist1d(num_samples: int, cache_dir: Path, seed: int = 42) -> SignalData:
         try:
             from mnist1d.data import get_dataset_args, make_dataset
         except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("the demo needs the mnist1d package: pip install 'rampup[demo]'") from None
+            raise MissingDependencyError(
+                "the demo needs the mnist1d package: pip install 'rampup[demo]'"
+            ) from None
         args = get_dataset_args()
         args.num_samples = num_samples
         args.seed = seed
         data = make_dataset(args)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_suffix(".tmp.npz")
-        np.savez(temporary, x=data["x"], y=data["y"], x_test=data["x_test"], y_test=data["y_test"])
-        temporary.replace(cache)
+        write_atomic(cache, lambda stream: np.savez(
+            stream, x=data["x"], y=data["y"], x_test=data["x_test"], y_test=data["y_test"]))
     arrays = np.load(cache)
 
     def signals(name: str) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import statistics
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rampup.config import write_atomic
+from rampup._files import Outputs
 from rampup.demo.experiments import Experiment
 from rampup.demo.train import RunRecord
 
@@ -126,7 +127,8 @@ def _band(values: list[list[float | None]]) -> tuple[np.ndarray, np.ndarray, np.
     return np.nanmean(array, 0), np.nanmin(array, 0), np.nanmax(array, 0)
 
 
-def figures(name: str, result: dict[str, Any], folder: Path) -> list[str]:
+def figures(name: str, result: dict[str, Any], folder: Path, outputs: Outputs) -> list[str]:
+    """Draw the rate and loss figures of one experiment; they are added to ``outputs``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,7 +159,9 @@ def figures(name: str, result: dict[str, Any], folder: Path) -> list[str]:
     for figure, suffix in ((rate_fig, "lr"), (loss_fig, "loss")):
         figure.tight_layout()
         path = folder / f"{name}-{suffix}.png"
-        figure.savefig(path)
+        image = io.BytesIO()
+        figure.savefig(image, format="png")
+        outputs.add(path, image.getvalue())
         written.append(path.name)
     return written
 
@@ -167,9 +171,10 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def write_report(results: dict[str, Any], folder: Path, command: str) -> Path:
-    """results.json, report.md and the PNG figures it shows, in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "results.json", (json.dumps(results, indent=1) + "\n").encode())
+    """results.json, report.md and the PNG figures it shows, in ``folder``: all of them or, if
+    anything fails, none."""
+    outputs = Outputs()
+    outputs.add(folder / "results.json", (json.dumps(results, indent=1) + "\n").encode())
     lines = ["# rampup demo: what warmup does", "", f"Reproduce with `{command}`.", ""]
     for name, result in results["experiments"].items():
         lines += [f"## {result['title']}", "", result["setup"], "",
@@ -189,7 +194,7 @@ def write_report(results: dict[str, Any], folder: Path, command: str) -> Path:
                     f"{_fmt(data['max_loss_spike'], '.3f')} | {data['seconds']:.0f} |")
             lines.append(row)
         lines.append("")
-        for image in figures(name, result, folder):
+        for image in figures(name, result, folder, outputs):
             lines += [f"![{image}]({image})", ""]
     lines += [
         "Final losses average the last 10 training steps and are means over seeds; a diverged "
@@ -198,5 +203,6 @@ def write_report(results: dict[str, Any], folder: Path, command: str) -> Path:
         "lowest value so far.", "",
     ]
     report = folder / "report.md"
-    write_atomic(report, "\n".join(lines).encode())
+    outputs.add(report, "\n".join(lines).encode())
+    outputs.commit()
     return report

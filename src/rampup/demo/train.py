@@ -8,8 +8,8 @@ processes share it.
 
 from __future__ import annotations
 
+import functools
 import math
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -21,7 +21,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from rampup._files import write_atomic
 from rampup.demo.experiments import Experiment, Sizes, Variant
+from rampup.errors import OptionError, RampupError
 from rampup.schedules import Schedule
 from rampup.torch import Scheduler
 
@@ -54,12 +56,6 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def _save_atomic(payload: dict[str, Any], path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
-
-
 def _rng_state() -> dict[str, Any]:
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
@@ -73,7 +69,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 def train(
     experiment: Experiment,
     variant: Variant,
-    schedule_for: Any,
     data: Any,
     sizes: Sizes,
     seed: int,
@@ -86,10 +81,13 @@ def train(
     """Train one variant with one seed; returns its learning-rate trace and losses."""
     rank, size = world()
     if variant.batch_size % size:
-        raise ValueError(f"batch size {variant.batch_size} does not split over {size} processes")
+        raise OptionError(
+            f"the {variant.name} batch size {variant.batch_size} does not split evenly over {size} "
+            "processes: run on a number of processes that divides it"
+        )
     per_epoch = experiment.steps_per_epoch(data, variant.batch_size)
-    total = sizes.steps * variant.epochs_scale
-    schedule: Schedule = schedule_for(variant, total, per_epoch)
+    total = sizes.steps * variant.steps_scale
+    schedule: Schedule = variant.schedule(total, per_epoch)
 
     torch.manual_seed(seed)  # the same initial weights on every process
     model: nn.Module = experiment.make_model(sizes).to(device)
@@ -102,13 +100,21 @@ def train(
     start = 0
     spent = 0.0
     if resume and checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
-        record = RunRecord(**state["record"])
-        start, spent = state["step"], record.seconds
+        try:
+            state = torch.load(checkpoint, map_location=device, weights_only=False)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            _set_rng_state(state["rng"])
+            record = RunRecord(**state["record"])
+            start, spent = int(state["step"]), record.seconds
+        except RampupError:
+            raise
+        except Exception as error:  # another run's file, a different model size, a damaged file
+            raise OptionError(
+                f"--resume: {checkpoint} is not a checkpoint of this run ({type(error).__name__}: "
+                f"{' '.join(str(error).split())[:200]}); run without --resume, or with another --out"
+            ) from None
     if record.diverged or start >= total:
         return record
 
@@ -153,10 +159,11 @@ def train(
         if checkpoint is not None and checkpoint_every and rank == 0 and (
             done % checkpoint_every == 0 or done == total or record.diverged
         ):
-            _save_atomic({
+            payload = {
                 "step": done, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": _rng_state(), "record": record.to_dict(),
-            }, checkpoint)
+            }
+            write_atomic(checkpoint, functools.partial(torch.save, payload))
         if record.diverged:
             break
     if bar is not None:

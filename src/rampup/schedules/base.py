@@ -358,15 +358,24 @@ class Schedule:
     # -- description ------------------------------------------------------------------------
     @property
     def horizon(self) -> int | None:
-        """First step from which the value never changes, or None if it keeps changing."""
+        """A step from which the value never changes (None if it keeps changing): the
+        :attr:`length` of a shape that has one (whose last value may come a step before it, where
+        its endpoints put it there), the last change of one that does not (a last milestone)."""
+        return None
+
+    @property
+    def length(self) -> int | None:
+        """The run this schedule is planned for, in steps: where it is meant to end, or None for
+        a schedule that goes on by design (a plateau at the peak, a step decay, a cycle).
+
+        Shapes sized by a step count have that count; combinators derive theirs from their parts.
+        A scheduler warns when it steps past it and ``extend``/``keep_fraction`` rescale it.
+        """
         return None
 
     def label(self) -> str:
-        """A one-line description of this shape and its parameters."""
-        fields = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)  # type: ignore[arg-type]
-        )
-        return f"{self.shape}({fields})"
+        """A one-line description of this shape and its parameters, in words."""
+        raise NotImplementedError
 
     def segments(self) -> list[tuple[int, int | None, Schedule]]:
         """(first step, end step or None, leaf schedule) for each phase, in order."""
@@ -391,10 +400,11 @@ def _integer_steps(step: Any) -> Any:
     """Steps as an int64 array, after checking that each is a whole number in [0, 2**62]."""
     try:
         steps = np.asarray(step)
-    except (ValueError, TypeError, OverflowError):  # ragged nesting, objects numpy refuses
+    except (ValueError, TypeError, OverflowError) as error:
         raise ScheduleTypeError(
-            f"step must be an int or an array of integers, got {show(step)}"
-        ) from None
+            f"step must be an int or an array of integers, got {show(step)}, which is not an "
+            "array of numbers (a ragged list?)"
+        ) from error
     kind = steps.dtype.kind
     if kind == "O":  # e.g. a list holding Python ints beyond int64
         items = steps.reshape(-1).tolist()
@@ -410,7 +420,8 @@ def _integer_steps(step: Any) -> Any:
     if kind == "f" and (not np.all(np.isfinite(steps)) or np.any(steps != np.floor(steps))):
         raise ScheduleValueError("step must hold whole numbers, got fractional or NaN")
     if steps.size:
-        # As Python numbers: comparing a float16 array with 2**62 would overflow in numpy.
+        # As Python numbers: comparing a float16/float32 numpy scalar with 2**62 would cast the
+        # bound to that narrow type (an overflow warning) instead of comparing exactly.
         low, high = steps.min().item(), steps.max().item()
         if low < 0:
             raise ScheduleValueError(f"step must be in [0, 2**62], got {show(low)}")

@@ -77,6 +77,10 @@ class Warmup(Schedule):
     def horizon(self) -> int:
         return self.steps
 
+    @property
+    def length(self) -> int:
+        return self.steps
+
     def label(self) -> str:
         return f"{self.curve} warmup {self.start:g} -> 1 over {self.steps} steps"
 

@@ -12,26 +12,30 @@ first 1,000,000 steps if it has none) and, for steps past that check, when the v
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch.optim import Optimizer
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, check_real, closest
-from rampup.schedules import Cosine, Join, Linear, Schedule, Warmup
+from rampup.config import config_differences
+from rampup.errors import ScheduleTypeError, ScheduleValueError, closest
+from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
-from rampup.torch.groups import as_float, one_per_group
+
+# Re-exported from its home with the cyclic shapes, where it was first importable from here.
+from rampup.schedules.cyclic import one_cycle_momentum
+from rampup.torch.groups import as_float, one_per_group, read_value, set_initial, value_at, write_value
 
 __all__ = [
     "HYPERPARAMS",
     "Hyperparam",
     "attach_hyperparams",
-    "check_saved",
-    "load_bases",
     "one_cycle_momentum",
+    "plan_bases",
+    "set_bases",
     "state_of",
     "write_hyperparams",
 ]
@@ -60,11 +64,17 @@ HYPERPARAMS: dict[str, _Spec] = {
 
 @dataclass
 class Hyperparam:
-    """One scheduled hyper-parameter: its name, one schedule and one base value per group."""
+    """One scheduled hyper-parameter: its name, one schedule and one base value per group.
+
+    ``extremes`` holds, per group, the schedule's (min, max, step of min, step of max) over the
+    range checked at attach time, so that a base value loaded later is checked without
+    re-evaluating the schedule.
+    """
 
     name: str
     schedules: list[Schedule]
     bases: list[float]
+    extremes: list[tuple[float, float, int, int]] = field(default_factory=list)
 
     @property
     def spec(self) -> _Spec:
@@ -72,11 +82,6 @@ class Hyperparam:
 
     def state(self) -> dict[str, Any]:
         return {"bases": list(self.bases), "schedules": [s.to_dict() for s in self.schedules]}
-
-
-def _read(group: Mapping[str, Any], spec: _Spec) -> Any:
-    value = group[spec.key]
-    return value if spec.index is None else value[spec.index]
 
 
 def _range_text(spec: _Spec) -> str:
@@ -105,44 +110,6 @@ def _extremes(schedule: Schedule) -> tuple[float, float, int, int]:
         if values[j] > high:
             high, high_at = float(values[j]), start + j
     return low, high, low_at, high_at
-
-
-def one_cycle_momentum(
-    total_steps: int,
-    pct_start: float = 0.3,
-    base_momentum: float = 0.85,
-    max_momentum: float = 0.95,
-    anneal: str = "cos",
-) -> Schedule:
-    """The one-cycle momentum of torch's ``OneCycleLR``, as a multiplier of ``max_momentum``.
-
-    Momentum falls from ``max_momentum`` to ``base_momentum`` while the rate rises (steps 0 to
-    ``pct_start * total_steps - 1``) and climbs back while it anneals (to step ``total_steps - 1``),
-    giving torch's numbers. Create the optimizer with ``momentum=max_momentum`` (or
-    ``betas=(max_momentum, ...)`` and the key ``"beta1"``) and pass
-    ``hyperparams={"momentum": one_cycle_momentum(total_steps)}`` with the rate schedule
-    ``rampup.OneCycle(steps=total_steps, pct_start=...)``. ``pct_start * total_steps`` must be a
-    whole number of steps >= 2 here.
-    """
-    total = check_int("total_steps", total_steps, minimum=2)
-    pct = check_real("pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
-    top = check_real("max_momentum", max_momentum, low=0.0, high=1.0, low_open=True, high_open=True)
-    bottom = check_real("base_momentum", base_momentum, low=0.0, high=top)
-    check_choice("anneal", anneal, ("cos", "linear"))
-    rise = round(pct * total)
-    if abs(pct * total - rise) > 1e-9 or not 2 <= rise < total:
-        raise ScheduleValueError(
-            f"pct_start * total_steps must be a whole number of steps in [2, total_steps), got "
-            f"{pct:g} * {total} = {pct * total:g}"
-        )
-    ratio = bottom / top
-    down: Schedule
-    if anneal == "cos":
-        down = Cosine(steps=rise, min_lr_ratio=ratio, endpoints="both")
-    else:
-        down = Linear(steps=rise, min_lr_ratio=ratio, endpoints="both")
-    up = Warmup(steps=total - rise, curve="cosine" if anneal == "cos" else "linear", start=ratio)
-    return Join(phases=(down, up), boundaries=(rise,))
 
 
 def attach_hyperparams(
@@ -176,7 +143,7 @@ def attach_hyperparams(
                     f"cannot schedule {name}: {kind} has no {spec.key!r} in its parameter groups "
                     f"(group {index}); {spec.hint}"
                 )
-            base = as_float(group.get(f"initial_{name}", _read(group, spec)))
+            base = as_float(group.get(f"initial_{name}", read_value(group, spec.key, spec.index)))
             where = f"{spec.key}[{spec.index}]" if spec.index is not None else spec.key
             if base == 0.0:
                 raise ScheduleValueError(
@@ -186,19 +153,31 @@ def attach_hyperparams(
                 )
             _check_value(name, spec, base, f"in parameter group {index} (the base value)")
             bases.append(base)
-        for index, (schedule, base) in enumerate(zip(schedules, bases, strict=True)):
+        extremes = []
+        for schedule in schedules:
             low, high, low_at, high_at = _extremes(schedule)
-            span = "over its length" if schedule.horizon is not None else (
-                f"over its first {_ENDLESS_CHECK} steps")
             if math.isnan(low):
                 raise ScheduleValueError(f"hyperparams[{name!r}] is not finite at step {low_at}")
-            for value, at in ((base * low, low_at), (base * high, high_at)):
-                _check_value(name, spec, value, f"{span}, at step {at} in parameter group {index} "
-                             f"({base:g} x {value / base:g})")
-        for group, base in zip(groups, bases, strict=True):
-            group.setdefault(f"initial_{name}", base)
-        tracks.append(Hyperparam(name, schedules, bases))
+            extremes.append((low, high, low_at, high_at))
+        track = Hyperparam(name, schedules, bases, extremes)
+        _check_range(track, bases)
+        tracks.append(track)
+    # Written only once every track has been checked: a refused scheduler changes nothing.
+    for track in tracks:
+        set_initial(optimizer, track.name, track.bases, keep=True)
     return tracks
+
+
+def _check_range(track: Hyperparam, bases: Sequence[float]) -> None:
+    """Refuse ``bases`` if ``base * schedule`` leaves the allowed range anywhere it was checked."""
+    spec = track.spec
+    for index, (schedule, base, (low, high, low_at, high_at)) in enumerate(
+            zip(track.schedules, bases, track.extremes, strict=True)):
+        span = "over its length" if schedule.horizon is not None else (
+            f"over its first {_ENDLESS_CHECK} steps")
+        for value, at in ((base * low, low_at), (base * high, high_at)):
+            _check_value(track.name, spec, value, f"{span}, at step {at} in parameter group {index} "
+                         f"({base:g} x {value / base:g})")
 
 
 def write_hyperparams(optimizer: Optimizer, tracks: Sequence[Hyperparam], step: int) -> None:
@@ -210,18 +189,7 @@ def write_hyperparams(optimizer: Optimizer, tracks: Sequence[Hyperparam], step: 
             value = base * schedule._eval(step, SCALAR)
             if not 0.0 <= value < (1.0 if spec.below_one else math.inf):
                 _check_value(track.name, spec, value, f"at step {step}")
-            current = group[spec.key]
-            if spec.index is None:
-                if isinstance(current, torch.Tensor):
-                    current.fill_(value)
-                else:
-                    group[spec.key] = value
-            elif isinstance(current[spec.index], torch.Tensor):
-                current[spec.index].fill_(value)
-            else:
-                pair = list(current)
-                pair[spec.index] = value
-                group[spec.key] = tuple(pair) if isinstance(current, tuple) else pair
+            write_value(group, spec.key, value, spec.index)
 
 
 def state_of(tracks: Sequence[Hyperparam]) -> dict[str, Any]:
@@ -229,44 +197,116 @@ def state_of(tracks: Sequence[Hyperparam]) -> dict[str, Any]:
     return {track.name: track.state() for track in tracks}
 
 
-def check_saved(tracks: Sequence[Hyperparam], saved: Mapping[str, Any], policy: str, groups: int) -> None:
-    """Refuse a saved state that cannot be loaded, before anything changes.
-
-    The saved hyper-parameter schedules must equal this scheduler's unless ``policy`` (the
-    scheduler's ``on_config_change``) allows a change; the group counts must always match.
-    """
-    from rampup.torch.scheduler import config_differences
-
-    for track in tracks:
-        if track.name in saved and len(saved[track.name]["bases"]) != groups:
-            raise ScheduleValueError(
-                f"the saved {track.name} has {len(saved[track.name]['bases'])} parameter groups, the "
-                f"optimizer {groups}"
+def _saved_bases(name: str, spec: _Spec, value: object, groups: int, where: str) -> list[float]:
+    """The saved base values of one hyper-parameter, checked (a list of ``groups`` valid values)."""
+    if not isinstance(value, (list, tuple)):
+        raise ScheduleTypeError(
+            f"{where} must be a list of {groups} base values (one per parameter group), got "
+            f"{type(value).__name__}"
+        )
+    if len(value) != groups:
+        raise ScheduleValueError(
+            f"the saved {name} has {len(value)} parameter groups, the optimizer {groups}"
+        )
+    bases = []
+    for index, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, numbers.Real):
+            raise ScheduleTypeError(
+                f"{where}[{index}] must be a real number, got {item!r} of type {type(item).__name__}"
             )
-    if policy != "error":
-        return
-    current = {track.name for track in tracks}
-    if set(saved) != current:
-        raise ScheduleValueError(
-            f"the saved state schedules hyperparameters {sorted(saved)}, this scheduler "
-            f"{sorted(current)}. Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
-        )
-    differences = []
-    for track in tracks:
-        schedules = [s.to_dict() for s in track.schedules]
-        differences += config_differences(list(saved[track.name]["schedules"]), schedules,
-                                          f"hyperparams.{track.name}.schedules")
-    if differences:
-        raise ScheduleValueError(
-            "the saved state is for different hyperparameter schedules: " + "; ".join(differences)
-            + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
-        )
+        try:
+            base = float(item)
+        except OverflowError:
+            base = math.inf
+        if base == 0.0:
+            raise ScheduleValueError(f"{where}[{index}] is 0: a scheduled {name} needs a nonzero base")
+        _check_value(name, spec, base, f"{where}[{index}]")
+        bases.append(base)
+    return bases
 
 
-def load_bases(optimizer: Optimizer, tracks: Sequence[Hyperparam], saved: Mapping[str, Any]) -> None:
-    """Restore the saved base values (and each group's ``initial_<name>``) of the tracks saved."""
+def _saved_configs(value: object, groups: int, where: str) -> list[Mapping[str, Any]]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, Mapping) for v in value):
+        raise ScheduleTypeError(
+            f"{where} must be a list of {groups} schedule configs (dicts), got {type(value).__name__}"
+        )
+    if len(value) != groups:
+        raise ScheduleValueError(f"{where} has {len(value)} entries, the optimizer {groups} parameter groups")
+    return list(value)
+
+
+def plan_bases(
+    tracks: Sequence[Hyperparam],
+    saved: object,
+    *,
+    policy: str,
+    groups: int,
+    keep_bases: bool,
+    step: int,
+) -> list[list[float] | None]:
+    """Check the saved hyper-parameter state and return each track's new bases (None: unchanged).
+
+    Nothing is modified; every way the state can be refused raises here, before the scheduler
+    assigns anything. The saved schedules must equal this scheduler's unless ``policy`` (the
+    scheduler's ``on_config_change``) allows a change; saved base values must be valid for their
+    hyper-parameter and keep ``base * schedule`` in range wherever it was checked at attach time
+    and at ``step``, the step being restored.
+    """
+    if not isinstance(saved, Mapping):
+        raise ScheduleTypeError(
+            "state_dict['hyperparams'] must be a dict like {'momentum': {'bases': [...], "
+            f"'schedules': [...]}}}}, got {type(saved).__name__}"
+        )
+    parsed: dict[str, tuple[list[float], list[Mapping[str, Any]]]] = {}
+    for name, entry in saved.items():
+        where = f"state_dict['hyperparams'][{name!r}]"
+        if not isinstance(name, str) or name not in HYPERPARAMS:
+            raise ScheduleValueError(
+                f"unknown hyperparameter {name!r} in state_dict['hyperparams']; known: "
+                f"{', '.join(HYPERPARAMS)}"
+            )
+        if not isinstance(entry, Mapping) or set(entry) != {"bases", "schedules"}:
+            found = sorted(map(str, entry)) if isinstance(entry, Mapping) else type(entry).__name__
+            raise ScheduleValueError(
+                f"{where} must be a dict with the keys 'bases' and 'schedules', got {found}"
+            )
+        parsed[name] = (_saved_bases(name, HYPERPARAMS[name], entry["bases"], groups, f"{where}['bases']"),
+                        _saved_configs(entry["schedules"], groups, f"{where}['schedules']"))
+    if policy == "error":
+        current = {track.name for track in tracks}
+        if set(parsed) != current:
+            raise ScheduleValueError(
+                f"the saved state schedules hyperparameters {sorted(parsed)}, this scheduler "
+                f"{sorted(current)}. Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
+            )
+        differences = []
+        for track in tracks:
+            schedules = [s.to_dict() for s in track.schedules]
+            differences += config_differences(parsed[track.name][1], schedules,
+                                              f"hyperparams.{track.name}.schedules")
+        if differences:
+            raise ScheduleValueError(
+                "the saved state is for different hyperparameter schedules: " + "; ".join(differences)
+                + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
+            )
+    plan: list[list[float] | None] = []
     for track in tracks:
-        if track.name in saved:
-            track.bases = [float(v) for v in saved[track.name]["bases"]]
-            for group, base in zip(optimizer.param_groups, track.bases, strict=True):
-                group[f"initial_{track.name}"] = base
+        new = None if keep_bases or track.name not in parsed else parsed[track.name][0]
+        bases = track.bases if new is None else new
+        if new is not None:
+            _check_range(track, new)
+        spec = track.spec
+        for index, (schedule, base) in enumerate(zip(track.schedules, bases, strict=True)):
+            multiplier = value_at(schedule, step, f"hyperparams[{track.name!r}] (group {index})")
+            _check_value(track.name, spec, base * multiplier,
+                         f"at step {step} (the step restored) in parameter group {index}")
+        plan.append(new)
+    return plan
+
+
+def set_bases(optimizer: Optimizer, tracks: Sequence[Hyperparam], plan: Sequence[list[float] | None]) -> None:
+    """Apply :func:`plan_bases`' result: new bases, and each group's ``initial_<name>``."""
+    for track, bases in zip(tracks, plan, strict=True):
+        if bases is not None:
+            track.bases = list(bases)
+            set_initial(optimizer, track.name, track.bases)

@@ -9,111 +9,84 @@ drift.
 
 from __future__ import annotations
 
-import itertools
 import sys
+import warnings
 import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
+import numpy as np
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 
-from rampup.config import from_dict
+from rampup.clock import Clock, as_clock, check_signals
 from rampup.errors import (
-    ScheduleTypeError,
+    MAX_STEP,
+    RampupWarning,
     ScheduleValueError,
     check_choice,
     check_int,
     warn_once,
 )
-from rampup.schedules import Constant, MultiStep, Schedule
+from rampup.plan import Plan
+from rampup.schedules import SHAPES, Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
-from rampup.torch.groups import as_float, one_per_group, write_rate
+from rampup.torch.base import RampupLRScheduler, new_warn_key
+from rampup.torch.groups import (
+    check_optimizer,
+    has_tensor_rates,
+    initial_lrs,
+    one_per_group,
+    set_initial,
+    to_tensor_lrs,
+    write_rate,
+)
+from rampup.torch.replan import ReplanMixin
+from rampup.torch.resume import CONFIG_POLICIES, LoadPlan, ResumeMixin, check_flag
 
 STATE_FORMAT = "rampup.Scheduler/1"
-CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
-# Keys for warn_once: unique per scheduler for the whole process (an id() is reused once an object
-# is freed, which silenced the warnings of every later scheduler that got the same id).
-_instance_numbers = itertools.count()
 
 
-def check_optimizer(optimizer: object) -> Optimizer:
-    """The optimizer, if it is a torch optimizer with at least one parameter group."""
-    if not isinstance(optimizer, Optimizer):
-        raise ScheduleTypeError(
-            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-        )
-    if not optimizer.param_groups:
-        raise ScheduleValueError("optimizer has no parameter groups: nothing to schedule")
-    return optimizer
+# The per-step path reads the shared schedule from a table of precomputed steps: up to this many
+# at once (a table of 1024 floats costs about as much as 30 single evaluations to fill), starting
+# with _TABLE_FIRST and doubling, so a short run computes little ahead.
+_TABLE_MOST = 1024
+_TABLE_FIRST = 64
+# A table is refilled when the run has walked off its end (a jump further away, e.g. on a token
+# clock, evaluates that one step instead).
+_TABLE_NEAR = 64
 
 
-def initial_lrs(optimizer: Optimizer) -> list[float]:
-    """Each group's peak rate: its ``initial_lr`` if a scheduler set one before, else its ``lr``.
+def _update_counter(counter: list[int]) -> Any:
+    """A step hook that counts optimizer updates in ``counter[0]`` (it holds no scheduler).
 
-    ``initial_lr`` is written back (as torch's schedulers do) so other tools can read it.
-    """
-    peaks = []
-    for group in optimizer.param_groups:
-        peak = as_float(group.get("initial_lr", group["lr"]))
-        group.setdefault("initial_lr", peak)
-        peaks.append(peak)
-    return peaks
-
-
-def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
-    """Human-readable differences between two schedule configs (nested dicts and lists)."""
-    if isinstance(saved, Mapping) and isinstance(current, Mapping):
-        out = []
-        for key in sorted(set(saved) | set(current), key=str):
-            where = f"{path}.{key}" if path else str(key)
-            if key not in saved or key not in current:
-                out.append(f"{where}: only in {'this scheduler' if key in current else 'the saved state'}")
-            else:
-                out.extend(config_differences(saved[key], current[key], where))
-        return out
-    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
-        if len(saved) != len(current):
-            return [f"{path}: {len(saved)} entries saved, {len(current)} now"]
-        out = []
-        for i, (a, b) in enumerate(zip(saved, current, strict=True)):
-            out.extend(config_differences(a, b, f"{path}[{i}]"))
-        return out
-    return [] if saved == current else [f"{path}: saved {saved!r}, now {current!r}"]
-
-
-def _open_ended(last_phase: Schedule) -> bool:
-    """Whether a schedule's last phase goes on by design (no 'end' to step past).
-
-    A plateau at the peak (constant_with_warmup) and step decays (after their last milestone the
-    rate is simply the last level) go on; a decay to a floor ends when the floor is reached.
-    """
-    if isinstance(last_phase, Constant):
-        return last_phase.value == 1.0
-    return isinstance(last_phase, MultiStep)
-
-
-def _update_counter(scheduler: Scheduler) -> Any:
-    """A step hook that counts optimizer updates for ``scheduler`` without keeping it alive.
-
-    ``step()`` compares the count with the last one it saw to tell a skipped update (GradScaler
-    found inf/NaN and did not call ``optimizer.step()``) from a real one. A post-step hook adds no
+    ``step()`` reads the count and sets it back to 0, to tell a skipped update (GradScaler found
+    inf/NaN and did not call ``optimizer.step()``) from a real one. A post-step hook adds no
     graph break or recompilation to a compiled training step, unlike torch's own schedulers,
     which replace ``optimizer.step`` with a wrapper.
     """
-    reference = weakref.ref(scheduler)
 
     def count(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        owner = reference()
-        if owner is not None:
-            owner._updates += 1
+        counter[0] += 1
 
     return count
 
 
-class Scheduler(LRScheduler):
+def _tabulable(schedule: Schedule) -> bool:
+    """Whether every part of ``schedule`` is one of rampup's shapes, whose numpy path gives the
+    per-step path's bits at every step (the core's property suite checks it); a schedule class
+    from elsewhere is evaluated one step at a time."""
+    parts = [schedule]
+    while parts:
+        part = parts.pop()
+        if SHAPES.get(part.shape) is not type(part):
+            return False
+        parts.extend(part.children())
+    return True
+
+
+class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
     """Drive any torch optimizer from a rampup schedule.
 
     ``lr_g(step) = base_lr_g * schedule_g(step)`` for each parameter group ``g``, where
@@ -137,11 +110,35 @@ class Scheduler(LRScheduler):
             ``"momentum"``, ``"beta1"`` (writes ``betas[0]`` only), ``"beta2"`` (``betas[1]``)
             and ``"weight_decay"``, each set to ``base * s(step)`` with ``base`` the group's value
             when attached (see :mod:`rampup.torch.hyperparams`; a schedule or one per group).
+        on_config_change: what ``load_state_dict`` does by default when the saved schedules differ
+            from this scheduler's: ``"error"`` (default), ``"keep_step"`` or ``"keep_fraction"``
+            (see :meth:`load_state_dict`). Set it here when a framework calls ``load_state_dict``
+            for you (transformers' Trainer loads ``scheduler.pt`` itself).
+        keep_base_lrs: the default of ``load_state_dict``'s ``keep_base_lrs``.
+        adopt_foreign: the default of ``load_state_dict``'s ``adopt_foreign``: take the step count
+            of a state written by another torch scheduler (transformers' ``LambdaLR``, any
+            ``LRScheduler``), to switch a running job to rampup.
+        clock: what the schedule counts (see :mod:`rampup.clock`): ``"updates"`` (default),
+            ``"tokens"`` / ``"samples"`` (``step(tokens=n)`` with each update's count) or
+            ``"time"`` (measured milliseconds), or a :class:`~rampup.clock.Clock` instance.
+            Schedule lengths (and ``total_steps``) are then in that unit.
+
+    The plan can change while training runs: :meth:`cooldown`, :meth:`extend` and :meth:`replan`
+    splice a new phase in at the current position, continuing from the rate in force; the change
+    is recorded in ``state_dict`` (see :mod:`rampup.plan`).
+
+    Pickling and ``copy.deepcopy`` work, with the optimizer or without: pickle the optimizer and
+    the scheduler together (``pickle.dumps((optimizer, scheduler))``, ``torch.save(trainer)`` of
+    an object holding both, ``copy.deepcopy`` of both) and the copy drives the copied optimizer
+    and counts its updates. A scheduler pickled or copied on its own brings its own copy of the
+    optimizer (as torch's schedulers do) and drives that copy, not the original; resume from
+    ``state_dict()`` to attach a saved state to a new optimizer.
     """
 
-    base_lrs: list[float]  # type: ignore[assignment]
-    _multipliers: float | list[float]
-
+    STATE_FORMAT = STATE_FORMAT
+    # Rebuilt when a scheduler is unpickled or deep-copied, not saved with it: a hook on the
+    # optimizer, its handle and finalizer, and a bound method.
+    _transient = ("_count_update", "_hook", "_detach", "_evaluate", "_table", "_table_next")
 
     def __init__(
         self,
@@ -152,6 +149,10 @@ class Scheduler(LRScheduler):
         on_skipped_step: str = "advance",
         total_steps: int | None = None,
         hyperparams: Mapping[str, Schedule | Sequence[Schedule]] | None = None,
+        on_config_change: str = "error",
+        keep_base_lrs: bool = False,
+        adopt_foreign: bool = False,
+        clock: Clock | str | None = None,
     ) -> None:
         self.optimizer = check_optimizer(optimizer)
         groups = self.optimizer.param_groups
@@ -161,59 +162,182 @@ class Scheduler(LRScheduler):
             "groups: give one schedule per group",
         )
         self._schedules = schedules
-        self._shared = all(s is schedules[0] for s in schedules)
-        self._evaluate = schedules[0]._eval
+        self._clock = as_clock(clock)
         self.on_skipped_step = check_choice("on_skipped_step", on_skipped_step, ("advance", "hold"))
         # Private on purpose: accelerate's AcceleratedScheduler treats any scheduler with a
         # ``total_steps`` attribute as OneCycleLR (compares it with ``_step_count``, which fails on
         # None and stops stepping early under gradient accumulation).
         self._total_steps = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
+        self.on_config_change = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
+        self.keep_base_lrs = check_flag("keep_base_lrs", keep_base_lrs)
+        self.adopt_foreign = check_flag("adopt_foreign", adopt_foreign)
         # Other hyper-parameters (opt-in): validated and their bases captured before anything is
         # written; an empty list costs the per-step path one truth test.
         self._hyperparams = [] if hyperparams is None else _hyper.attach_hyperparams(
             self.optimizer, hyperparams)
         if tensor_lr:
-            for group in groups:
-                if not isinstance(group["lr"], torch.Tensor):
-                    group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32)
+            to_tensor_lrs(self.optimizer)
         self.base_lrs = initial_lrs(self.optimizer)
+        self._tensor_groups = has_tensor_rates(self.optimizer)
         self.last_epoch = 0
         self._step_count = 1
         self.skipped_steps = 0
-        self._updates = self._updates_seen = 0
+        self._updates = [0]  # optimizer updates since the last step(), counted by a hook
         self._warned_too_often = False
-        self._count_update = _update_counter(self)
+        self._attach_counter()
+        self._warn_key = new_warn_key()
+        self._plan = Plan(schedules, self._total_steps)
+        self._refresh()
+        self._clock.start()
+        self._apply(0)
+
+    def _refresh(self) -> None:
+        """Precompute what the per-step path reads from the plan (after any change to it)."""
+        plan = self._plan
+        current = plan.schedules
+        self._current = current
+        self._shared = all(s is current[0] for s in current)
+        self._evaluate = current[0]._eval
+        self._end = plan.end
+        self._last_changing_step = sys.maxsize if plan.end_time is None else plan.end_time
+        # The default path (update clock, no change) never touches the clock or the warp.
+        self._clocked = not self._clock.counts_updates or plan.changed
+        # step()'s inlined path: one shared schedule, float rates, nothing else scheduled.
+        self._fast = not self._clocked and self._shared and not self._tensor_groups and not self._hyperparams
+        self._tabulate = self._shared and _tabulable(current[0])
+        self._forget_table()
+
+    def _forget_table(self) -> None:
+        """Drop the precomputed steps (the plan changed, or the scheduler was copied)."""
+        # (first step, number of steps, their multipliers): one attribute for the per-step path
+        self._table: tuple[int, int, list[float]] = (0, 0, [])
+        self._table_next = 0  # where the next table would start
+
+    @property
+    def _step_count(self) -> int:  # type: ignore[override]
+        """How many times ``step()`` moved the scheduler, plus one (torch's count), kept as an
+        offset from ``last_epoch``, which moves with it on every update: the per-step path then
+        updates one counter. A jump to an ``epoch`` keeps the count."""
+        return self.last_epoch + self._step_offset
+
+    @_step_count.setter
+    def _step_count(self, value: int) -> None:
+        self._step_offset = value - self.last_epoch
+
+    def _attach_counter(self) -> None:
+        """Count this optimizer's updates with a post-step hook, removed when the scheduler dies."""
+        hooks = self.optimizer.__dict__
+        if "_optimizer_step_post_hooks" not in hooks:
+            # Unpickling a cycle can hand us the optimizer before its own __setstate__ ran; that
+            # method keeps a hook table that is already there.
+            hooks["_optimizer_step_post_hooks"] = OrderedDict()
+        self._count_update = _update_counter(self._updates)
         self._hook = self.optimizer.register_step_post_hook(self._count_update)
-        self._warn_key = next(_instance_numbers)
-        self._end = self._planned_end()
-        self._last_changing_step = sys.maxsize if self._end is None else self._end
-        self._tensor_groups = any(isinstance(group["lr"], torch.Tensor) for group in groups)
-        self._apply()
+        self._detach = weakref.finalize(self, self._hook.remove)
+        self._detach.atexit = False
+
+    def _restore_transient(self) -> None:
+        """Re-attach the update counter to the (unpickled or copied) optimizer.
+
+        An optimizer's own pickled state drops its hooks, so the copy would otherwise see no
+        updates and count every step as skipped.
+        """
+        self._evaluate = self._current[0]._eval
+        self._forget_table()
+        self._warn_key = new_warn_key()
+        self._attach_counter()
 
     # -- the per-step path ----------------------------------------------------------------------
-    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
-        """Advance one optimizer update (or, with ``epoch``, jump to that step)."""
+    def step(self, epoch: int | None = None, **signals: Any) -> None:  # type: ignore[override]
+        """Advance one optimizer update (or, with ``epoch``, jump to that step).
+
+        ``signals`` describe the update for clocks that use them (see :data:`rampup.clock.SIGNALS`),
+        e.g. ``step(tokens=n)`` on a token clock; the default clock needs none and ignores them.
+        """
+        if signals or epoch is not None or not self._fast:
+            if signals or self._clocked:
+                self._step_clocked(epoch, signals)
+            else:
+                self._step_counted(epoch)
+            return
+        updates = self._updates
+        if not updates[0]:  # optimizer.step() did not run since the last call
+            self._step_counted(None)
+            return
+        # The common case, inlined (_step_counted and _apply do the same in general): one more
+        # update, its multiplier from the table of precomputed steps, one float write per group.
+        groups, bases = self.optimizer.param_groups, self.base_lrs
+        if len(groups) != len(bases):
+            self._groups_changed()
+        updates[0] = 0
+        step = self.last_epoch = self.last_epoch + 1  # (and so _step_count)
+        start, size, table = self._table
+        index = step - start
+        if 0 <= index < size:
+            multiplier = table[index]  # tables stop at the planned end: never past it
+        else:
+            multiplier = self._multiplier(step)
+            if step > self._last_changing_step:
+                self._warn_past_end(4)
+        # (zip's strict=True would do the length check above, but its keyword takes a slow call)
+        for group, base in zip(groups, bases):  # noqa: B905 (checked above, without the keyword)
+            group["lr"] = base * multiplier  # float rates only here (groups.write_rate otherwise)
+
+    def _step_counted(self, epoch: int | None) -> None:
+        """``step()`` on the update count: a skipped update, a jump to ``epoch``, tensor rates or
+        scheduled hyper-parameters."""
         if epoch is None:
-            if self._updates == self._updates_seen:  # optimizer.step() did not run since last call
+            if not self._updates[0]:  # optimizer.step() did not run
                 self.skipped_steps += 1
-                self._warn_if_stepping_too_often()
+                self._warn_if_stepping_too_often(5)
                 if self.on_skipped_step == "hold":
                     return
-            self._updates_seen = self._updates
-            self.last_epoch += 1
-            self._step_count += 1
+            self._updates[0] = 0
+            self.last_epoch += 1  # (and so _step_count)
         else:
+            count = self._step_count
             self.last_epoch = check_int("epoch", epoch)
-        self._apply()
+            self._step_count = count
+        self._apply(self.last_epoch, 6)
 
-    def _apply(self) -> None:
-        # The hot path: one schedule evaluation (no validation: the step is our own count) and one
-        # assignment per group. Which groups hold tensor rates is known from attach time.
-        step = self.last_epoch
+    def _step_clocked(self, epoch: int | None, signals: dict[str, Any]) -> None:
+        """``step()`` with a clock other than the update count, a warp or a changed plan."""
+        check_signals(signals)
+        clock = self._clock
+        if epoch is not None:
+            if not clock.counts_updates:
+                raise ScheduleValueError(
+                    f"epoch: this scheduler counts {clock.unit}, not updates; it cannot jump to an "
+                    "update number"
+                )
+            count = self._step_count
+            self.last_epoch = check_int("epoch", epoch)
+            self._step_count = count
+        else:
+            skipped = not self._updates[0]
+            if skipped and self.on_skipped_step == "hold":
+                self.skipped_steps += 1
+                self._warn_if_stepping_too_often(5)
+                return
+            if not clock.counts_updates:
+                clock.advance(signals)  # validates the signals before anything changes
+            if skipped:
+                self.skipped_steps += 1
+                self._warn_if_stepping_too_often(5)
+            self._updates[0] = 0
+            self.last_epoch += 1  # (and so _step_count)
+        self._apply(self._plan.warp.time(self.position), 6)
+
+    def _apply(self, step: int, stacklevel: int = 5) -> None:
+        # Every write of the rates: one schedule evaluation (no validation: the step is our own
+        # count) and one assignment per group; step() inlines the common case. Which groups hold
+        # tensor rates is known from attach time. ``step`` is schedule time: the update count
+        # unless a clock or a warp says otherwise.
         groups = self.optimizer.param_groups
+        if len(groups) != len(self.base_lrs):
+            self._groups_changed()
         if self._shared:
-            multiplier = self._evaluate(step, SCALAR)
-            self._multipliers = multiplier
+            multiplier = self._multiplier(step)
             if self._tensor_groups:
                 for group, base in zip(groups, self.base_lrs, strict=True):
                     write_rate(group, base * multiplier)
@@ -221,52 +345,80 @@ class Scheduler(LRScheduler):
                 for group, base in zip(groups, self.base_lrs, strict=True):
                     group["lr"] = base * multiplier
         else:
-            multipliers = [schedule._eval(step, SCALAR) for schedule in self._schedules]
-            self._multipliers = multipliers
+            multipliers = [schedule._eval(step, SCALAR) for schedule in self._current]
             for group, base, multiplier in zip(groups, self.base_lrs, multipliers, strict=True):
                 write_rate(group, base * multiplier)
         if step > self._last_changing_step:
-            self._warn_past_end(step)
+            self._warn_past_end(stacklevel)
         if self._hyperparams:
             _hyper.write_hyperparams(self.optimizer, self._hyperparams, step)
 
-    def _warn_past_end(self, step: int) -> None:
+    def _groups_changed(self) -> None:
+        groups = len(self.optimizer.param_groups)
+        raise ScheduleValueError(
+            f"the optimizer has {groups} parameter groups, but this scheduler was attached to "
+            f"{len(self.base_lrs)}: after add_param_group, build a new Scheduler (a group's peak "
+            "rate is read when the scheduler is attached)"
+        )
+
+    def _multiplier(self, step: int) -> float:
+        """The shared schedule at schedule time ``step``, from the table of precomputed steps.
+
+        The table holds the next steps computed at once by the schedule's numpy path, which gives
+        the per-step path's bits at every step; it is refilled when the run walks off its end,
+        and a step far from it is evaluated alone.
+        """
+        start, size, table = self._table
+        if 0 <= step - start < size:
+            return table[step - start]
+        if self._tabulate and 0 <= step - self._table_next < _TABLE_NEAR and self._fill(step):
+            return self._table[2][0]
+        self._table_next = step + 1
+        return float(self._evaluate(step, SCALAR))
+
+    def _fill(self, step: int) -> bool:
+        """Precompute the shared schedule from ``step`` on; False (and no more tables for this
+        plan) if the numpy path fails or gives a value that is not finite there, which the
+        per-step path then meets (and reports) at its own step."""
+        size = min(_TABLE_MOST, 2 * self._table[1] or _TABLE_FIRST, MAX_STEP - step + 1)
+        if step <= self._last_changing_step:
+            # Stop at the planned end: the step past it is then never read from a table, and
+            # step() warns about it there.
+            size = min(size, self._last_changing_step - step + 1)
+        try:
+            with np.errstate(all="ignore"):
+                values = self._current[0](np.arange(step, step + size, dtype=np.int64))
+        except (ArithmeticError, ValueError, TypeError, RecursionError):
+            values = None
+        if values is None or not np.isfinite(values).all():
+            self._tabulate = False
+            return False
+        self._table = (step, size, values.tolist())
+        self._table_next = step + size
+        return True
+
+    def _warn_past_end(self, stacklevel: int) -> None:
         warn_once(
             f"past-end:{self._warn_key}",
-            f"scheduler.step() went past the end of the schedule ({self._end} steps, now at "
-            f"step {step}); the last rate is held. If training is meant to be this long, "
-            "build the schedule with a larger total_steps.",
-            stacklevel=5,
+            f"scheduler.step() went past the end of the schedule ({self._end} {self._units}, "
+            f"now at {self.position}); the last rate is held. If training is meant to be this "
+            "long, build the schedule with a larger total_steps.",
+            stacklevel=stacklevel,
         )
 
     @property
     def _last_lr(self) -> list[float]:  # type: ignore[override]
-        """The rates written by the last step, computed as they were written."""
-        multipliers = self._multipliers
-        if isinstance(multipliers, list):
-            return [base * m for base, m in zip(self.base_lrs, multipliers, strict=True)]
-        return [base * multipliers for base in self.base_lrs]
+        """The rates written by the last step, computed again as they were written: every write
+        is ``base * schedule(warp.time(position))`` for the plan in force (nothing else moves the
+        position), so the per-step path does not have to keep the multiplier it used."""
+        time = self._plan.warp.time(self.position)
+        if self._shared:
+            multiplier = self._multiplier(time)
+            return [base * multiplier for base in self.base_lrs]
+        return [base * schedule._eval(time, SCALAR)
+                for base, schedule in zip(self.base_lrs, self._current, strict=True)]
 
-    def _planned_end(self) -> int | None:
-        """The step where a schedule that ends (decays to its last value) ends, else None.
-
-        Schedules that settle on the peak (constant_with_warmup) never "end".
-        """
-        return Scheduler._planned_end_of(self._schedules, self._total_steps)
-
-    @staticmethod
-    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
-        if total_steps is not None:
-            return total_steps
-        horizons = []
-        for schedule in schedules:
-            last = schedule.segments()[-1][2]
-            if schedule.horizon is None or _open_ended(last):
-                return None
-            horizons.append(schedule.horizon)
-        return max(horizons)
-
-    def _warn_if_stepping_too_often(self) -> None:
+    def _warn_if_stepping_too_often(self, stacklevel: int = 4) -> None:
         if self._warned_too_often:
             return
         if self._step_count >= 8 and self.skipped_steps * 4 > self._step_count:
@@ -278,44 +430,38 @@ class Scheduler(LRScheduler):
                 "gradient accumulation completes, and once per update (not once per process or "
                 "micro-batch; with accelerate, prepare the scheduler with "
                 "step_scheduler_with_optimizer=False or step it yourself).",
-                stacklevel=4,
+                stacklevel=stacklevel,
             )
-
-    # -- torch's LRScheduler API ----------------------------------------------------------------
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        """The rates for the current step (what ``step()`` last wrote)."""
-        return list(self._last_lr)
-
-    def get_last_lr(self) -> list[float]:  # type: ignore[override]
-        """The rates in force, one float per parameter group."""
-        return list(self._last_lr)
 
     @property
     def schedules(self) -> list[Schedule]:
-        """The schedule of each parameter group."""
-        return list(self._schedules)
+        """The schedule in force for each parameter group (with any changes spliced in)."""
+        return list(self._current)
 
     def lr_at(self, step: int) -> list[float]:
-        """The rates each group gets at ``step``, without changing anything."""
-        step = check_int("step", step)
-        return [base * s(step) for base, s in zip(self.base_lrs, self._schedules, strict=True)]
+        """The rates each group gets at clock position ``step``, without changing anything."""
+        time = self._plan.warp.time(check_int("step", step))
+        return [base * s(time) for base, s in zip(self.base_lrs, self._current, strict=True)]
 
     def report(self, warn: bool = True) -> dict[str, Any]:
         """How much of the schedule ran; warns if it finished far short (< 90%) of its length."""
         horizon = self._end
-        done = None if not horizon else self.last_epoch / horizon
+        done = None if not horizon else self.position / horizon
         if warn and done is not None and done < 0.9:
             warn_once(
                 f"short:{self._warn_key}",
-                f"the schedule ran {self.last_epoch} of its {horizon} steps ({done:.0%}). If "
+                f"the schedule ran {self.position} of its {horizon} {self._units} ({done:.0%}). If "
                 "training is over, the schedule was sized in the wrong unit (micro-batches or "
                 "epochs instead of optimizer updates) or for too long a run.",
             )
-        return {"step": self.last_epoch, "total_steps": horizon, "fraction_done": done,
+        return {"step": self.position, "total_steps": horizon, "fraction_done": done,
                 "skipped_steps": self.skipped_steps}
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data only: the step, the peak rates and the schedules' configs."""
+        """Plain data only: the step, the peak rates, the schedules' configs as built, the clock
+        (configuration and state), the warp and the log of changes to the plan."""
+        if self._clock.counts_updates:
+            self._clock.position = self.last_epoch
         return {
             "format": STATE_FORMAT,
             "step": self.last_epoch,
@@ -323,72 +469,56 @@ class Scheduler(LRScheduler):
             "schedules": [s.to_dict() for s in self._schedules],
             "skipped_steps": self.skipped_steps,
             "step_count": self._step_count,
+            "clock": {"config": self._clock.to_dict(), "state": self._clock.state_dict()},
+            **self._plan.state(),
         } | ({"hyperparams": _hyper.state_of(self._hyperparams)} if self._hyperparams else {})
 
     def load_state_dict(  # type: ignore[override]
         self,
         state_dict: Mapping[str, Any],
         *,
-        on_config_change: str = "error",
-        keep_base_lrs: bool = False,
+        on_config_change: str | None = None,
+        keep_base_lrs: bool | None = None,
+        adopt_foreign: bool | None = None,
     ) -> None:
         """Restore the step and peak rates, and write the rate into the optimizer at once.
 
         The saved schedules must equal this scheduler's, or ``on_config_change`` says what to do:
-        ``"error"`` (default) names the fields that differ; ``"keep_step"`` keeps the saved step on
-        the new schedule (e.g. training extended); ``"keep_fraction"`` moves to the same fraction
-        of the new schedule's length. ``keep_base_lrs=True`` keeps this scheduler's peak rates (and
+        ``"error"`` names the fields that differ; ``"keep_step"`` keeps the saved step on the new
+        schedule (e.g. training extended); ``"keep_fraction"`` moves to the same fraction of the
+        new schedule's length. ``keep_base_lrs=True`` keeps this scheduler's peak rates (and
         hyperparameter bases) instead of the saved ones (a new peak for fine-tuning). Scheduled
-        hyperparameters follow the same rules. ``state_dict`` is not modified.
+        hyperparameters follow the same rules. ``adopt_foreign=True`` accepts the state of another
+        torch scheduler (one with ``last_epoch``, e.g. transformers' ``LambdaLR``): its step count
+        (``last_epoch``) is kept as is on this schedule, with its ``base_lrs`` unless
+        ``keep_base_lrs``, and a RampupWarning says that its schedule could not be checked. Each
+        option left ``None`` takes the value given to the constructor.
+
+        All or nothing: every field is checked and the new values are computed before anything is
+        assigned, so a refused state (a RampupError naming the field) leaves the scheduler and the
+        optimizer as they were. ``state_dict`` is not modified.
         """
-        policy = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
-        if state_dict.get("format") != STATE_FORMAT:
-            raise ScheduleValueError(
-                f"not a rampup Scheduler state (format {state_dict.get('format')!r}, expected "
-                f"{STATE_FORMAT!r})"
-            )
-        saved = list(state_dict["schedules"])
-        current = [s.to_dict() for s in self._schedules]
-        step = check_int("step", state_dict["step"])
-        if saved != current:
-            differences = config_differences(saved, current, "schedules")
-            if policy == "error":
-                raise ScheduleValueError(
-                    "the saved state is for a different schedule: " + "; ".join(differences)
-                    + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
-                )
-            if policy == "keep_fraction":
-                old = Scheduler._planned_end_of([from_dict(d) for d in saved], None)
-                new = self._end
-                if old is None or new is None:
-                    raise ScheduleValueError(
-                        "keep_fraction needs schedules with an end (a finite horizon)"
-                    )
-                old_total = old
-                step = round(step / old_total * new) if old_total else new
-        saved_lrs = [float(v) for v in state_dict["base_lrs"]]
-        if len(saved_lrs) != len(self.optimizer.param_groups):
-            raise ScheduleValueError(
-                f"the saved state has {len(saved_lrs)} parameter groups, the optimizer "
-                f"{len(self.optimizer.param_groups)}"
-            )
-        saved_hyper = state_dict.get("hyperparams", {})
-        _hyper.check_saved(self._hyperparams, saved_hyper, policy, len(self.optimizer.param_groups))
-        if not keep_base_lrs:
-            self.base_lrs = saved_lrs
-            for group, peak in zip(self.optimizer.param_groups, saved_lrs, strict=True):
-                group["initial_lr"] = peak
-            _hyper.load_bases(self.optimizer, self._hyperparams, saved_hyper)
-        self.last_epoch = step
-        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
-        self._step_count = int(state_dict.get("step_count", step + 1))
-        self._updates_seen = self._updates
-        self._apply()
+        policy = check_choice("on_config_change",
+                              self.on_config_change if on_config_change is None else on_config_change,
+                              CONFIG_POLICIES)
+        keep = check_flag("keep_base_lrs", self.keep_base_lrs if keep_base_lrs is None else keep_base_lrs)
+        adopt = check_flag("adopt_foreign", self.adopt_foreign if adopt_foreign is None else adopt_foreign)
+        plan = self._plan_load(state_dict, policy=policy, keep_base_lrs=keep, adopt_foreign=adopt)
+        if plan.warning is not None:
+            warnings.warn(plan.warning, RampupWarning, stacklevel=2)
+        self._commit(plan)
 
-
-def to_tensor_lrs(optimizer: Optimizer, dtype: torch.dtype = torch.float32) -> None:
-    """Turn every group's float rate into a 0-d tensor (for ``torch.compile``d optimizer steps)."""
-    for group in check_optimizer(optimizer).param_groups:
-        if not isinstance(group["lr"], torch.Tensor):
-            group["lr"] = torch.tensor(float(group["lr"]), dtype=dtype)
-
+    def _commit(self, plan: LoadPlan) -> None:
+        """Assign a checked plan (nothing here can fail on a plan from ``_plan_load``)."""
+        if plan.base_lrs is not None:
+            self.base_lrs = list(plan.base_lrs)
+            set_initial(self.optimizer, "lr", plan.base_lrs)
+        _hyper.set_bases(self.optimizer, self._hyperparams, plan.hyper_bases)
+        self.last_epoch = plan.step
+        self.skipped_steps = plan.skipped_steps
+        self._step_count = plan.step_count
+        self._updates[0] = 0
+        self._clock.apply_state(plan.clock_state)
+        self._plan = plan.plan
+        self._refresh()
+        self._apply(plan.plan.warp.time(self.position))

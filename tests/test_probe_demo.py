@@ -1,0 +1,86 @@
+"""`rampup find-lr` and `rampup demo --experiment probe --quick`, end to end on the demo's tiny models."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the range test needs PyTorch")
+pytest.importorskip("torch_lr_finder", reason="the probe demo compares with torch-lr-finder")
+pytest.importorskip("lightning", reason="the probe demo compares with Lightning's Tuner")
+pytest.importorskip("mnist1d", reason="the demo's large-batch model trains on MNIST-1D")
+
+from rampup.cli import main  # noqa: E402
+
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore::FutureWarning")]
+
+
+@pytest.fixture(autouse=True)
+def _small(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    monkeypatch.chdir(tmp_path)  # the demo caches its generated data under runs/demo/.cache
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_find_lr_command_writes_the_figure_and_restores(tmp_path: Path, capsys: Any) -> None:
+    assert main(["find-lr", "--quick", "--model", "transformer", "--steps", "30", "-o", "t.png"]) == 0
+    out = capsys.readouterr().out
+    assert ("suggested peak rate" in out or "no suggestion" in out) and "wrote t.png" in out
+    assert (tmp_path / "t.png").stat().st_size > 5000
+    assert main(["find-lr", "--quick", "--model", "large_batch", "--steps", "30", "--critical", "--json",
+                 "-o", "l.png"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["lrs"]) == len(data["raw_losses"]) <= 30
+    assert data["lrs"][0] == pytest.approx(1e-7)
+    assert data["critical"]["trials"] and (tmp_path / "l.png").is_file()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model", "resnet"], "--model"),
+    (["--steps", "5"], "steps"),
+    (["--min-lr", "0"], "min_lr"),
+    (["--min-lr", "1", "--max-lr", "0.1"], "min_lr"),
+    (["-o", "figure.txt"], "--output"),
+])
+def test_find_lr_command_bad_input(args: list[str], message: str, capsys: Any, tmp_path: Path) -> None:
+    assert main(["find-lr", "--quick", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_quick_probe_demo_reports_every_measurement(tmp_path: Path, capsys: Any) -> None:
+    assert main(["demo", "--experiment", "probe", "--quick", "--no-progress", "--out", "out"]) == 0
+    printed = capsys.readouterr().out
+    folder = tmp_path / "out" / "probe"
+    results = json.loads((folder / "results.json").read_text())
+    assert set(results["models"]) == {"transformer", "large_batch"}
+    seeds = results["sizes"]["seeds"]
+    for name, result in results["models"].items():
+        for finder in ("rampup", "torch-lr-finder", "lightning"):
+            data = result["finders"][finder]
+            assert len(data["suggestions"]) == seeds
+            assert all(v is None or (v > 0 and math.isfinite(v)) for v in data["suggestions"])
+        grid = result["grid"]
+        assert len(grid["runs"]) == results["sizes"]["grid_points"]
+        rates = grid["rates"]
+        assert rates[-1] / rates[0] == pytest.approx(100.0)  # two decades
+        critical = result["critical"]
+        assert critical["trials"] and {"rate", "catapult_rate", "reason"} <= critical.keys()
+        assert len(result["verdicts"]) == 3
+        for line in result["verdicts"]:
+            assert line.split(":")[0] in ("Spread", "Quality", "Critical-rate warmup")
+            assert f"probe/{name}: {line}" in printed
+        for kind in ("sweeps", "grid", "critical"):
+            image = folder / f"probe-{name}-{kind}.png"
+            assert image.stat().st_size > 5000
+            assert image.name in (folder / "report.md").read_text()
+    report = (folder / "report.md").read_text()
+    assert "## Summary" in report and "Targets:" in report
