@@ -39,7 +39,7 @@ from rampup._files import Outputs, OutputWriteError, check_target
 from rampup.config import MAX_CONFIG_BYTES, load, to_json, to_yaml
 from rampup.durations import linear_scaling, resolve_duration, sqrt_scaling, training_steps
 from rampup.errors import MissingDependencyError, OptionError, RampupError, RampupWarning
-from rampup.names import REGISTRY
+from rampup.names import COMMON, REGISTRY, entry
 from rampup.names import schedule as named_schedule
 from rampup.schedules import Schedule
 
@@ -156,14 +156,14 @@ def _checked(what: str, *, evaluating: bool = False) -> Iterator[None]:
         raise OptionError(f"{what}: {type(error).__name__}: {_short(detail, 200)}") from error
 
 
-def _duration(text: str | None, option: str) -> int | str | None:
-    """A duration option as rampup takes it: an int for plain digits, else the text."""
+def _duration(text: str | None, option: str) -> str | None:
+    """A duration option's text ("500", "10%", "2ep"; rampup reads it), refused if too long."""
     if text is None:
         return None
     text = text.strip()
     if len(text) > 64:
         _fail(f"{option} is too long to be a duration: {_short(text)!r}")
-    return int(text) if re.fullmatch(r"[0-9]+", text, re.ASCII) else text
+    return text
 
 
 def _parse_value(text: str, key: str) -> Any:
@@ -309,46 +309,39 @@ def _named(name: str, options: dict[str, Any]) -> Schedule:
 
 
 def _named_with_origin(name: str, options: dict[str, Any]) -> tuple[Schedule, str]:
-    if name not in REGISTRY:
-        named_schedule(name)  # raises the unknown-name error with a suggestion
-    valid = REGISTRY[name].all_options()
+    named = entry(name)  # an unknown name: the error with a suggestion
+    valid = named.all_options()
     kwargs = _parse_pairs(options.get("extra") or (), "-O/--option")
     if "name" in kwargs:
         _fail(f"-O name={_short(kwargs['name'])}: the schedule's name is NAME ({name!r}), not an option")
     lr = options.get("lr")
-    set_by: dict[str, str] = {}
 
-    def put(flag: str, value: Any, *keys: str) -> None:
+    def put(flag: str, value: Any, key: str | None) -> None:
         if value is None:
             return
-        for key in keys:
-            if key in valid or key in _COMMON:
-                if key in kwargs:
-                    _fail(f"{flag} and -O {key}=... both set {key}: give one of them")
-                kwargs[key] = value
-                set_by[key] = flag
-                return
-        _fail(f"{flag} does not apply to {name!r}; its options: {', '.join(valid) or 'none'}")
+        if key is None or not (key in valid or key in COMMON):
+            _fail(f"{flag} does not apply to {name!r}; its options: {', '.join(valid) or 'none'}")
+        if key in kwargs:
+            _fail(f"{flag} and -O {key}=... both set {key}: give one of them")
+        kwargs[key] = value
 
     put("--total", options.get("total"), "total_steps")
     put("--steps-per-epoch", options.get("steps_per_epoch"), "steps_per_epoch")
     put("--warmup", _duration(options.get("warmup"), "--warmup"), "warmup")
-    put("--cycles", options.get("cycles"), "num_cycles", "cycles")
+    put("--cycles", options.get("cycles"), named.option_for("cycles"))
     put("--power", options.get("power"), "power")
-    put("--min-lr-ratio", options.get("min_lr_ratio"), "min_lr_ratio", "min_lr_rate")
+    put("--min-lr-ratio", options.get("min_lr_ratio"), named.option_for("floor"))
     min_lr = options.get("min_lr")
     if min_lr is not None:
         if lr is None:
             _fail("--min-lr is an absolute rate: give --lr too, or use --min-lr-ratio")
-        if "min_lr" in valid:
-            put("--min-lr", min_lr, "min_lr")
-        elif "lr_end" in valid:
-            put("--min-lr", min_lr, "lr_end")
+        if named.option_for("floor_lr") is not None:
+            put("--min-lr", min_lr, named.option_for("floor_lr"))
         else:
             ratio = min_lr / lr
             if not math.isfinite(ratio):
                 _fail(f"--min-lr / --lr = {min_lr:g} / {lr:g} is not a finite ratio")
-            put("--min-lr", ratio, "min_lr_ratio")
+            put("--min-lr", ratio, named.option_for("floor"))
     if lr is not None and "peak_lr" in valid:
         if "peak_lr" in kwargs and kwargs["peak_lr"] != lr:
             _fail(f"--lr {lr:g} and -O peak_lr={_short(kwargs['peak_lr'])} disagree: give one of them")
@@ -357,10 +350,6 @@ def _named_with_origin(name: str, options: dict[str, Any]) -> tuple[Schedule, st
     what = f"{name} ({given})" if given else name
     with _checked(what):
         return named_schedule(name, **kwargs), what
-
-
-#: Keyword arguments every name takes (rampup.schedule's own), besides its options.
-_COMMON = ("warmup_steps", "warmup_fraction", "warmup", "total_steps", "steps_per_epoch")
 
 
 def _terminal_width() -> int:
@@ -822,10 +811,10 @@ def list_command() -> None:
       rampup list
     """
     rows = []
-    for entry in REGISTRY.values():
-        options = ", ".join(f"{k}={v!r}" for k, v in entry.options.items())
-        origin = "transformers" if entry.transformers else "rampup"
-        rows.append([entry.name, origin, entry.summary, options or "-"])
+    for named in REGISTRY.values():
+        options = ", ".join(f"{k}={v!r}" for k, v in named.options.items())
+        origin = "transformers" if named.transformers else "rampup"
+        rows.append([named.name, origin, named.summary, options or "-"])
     _print_table(["name", "from", "what it does", "options (defaults)"], rows)
     click.echo("\nEvery name with a warmup also takes warmup_curve, warmup_start, warmup_endpoints.")
 
