@@ -394,6 +394,22 @@ class Schedule:
         return out
 
 
+class Sized(Schedule):
+    """A shape planned over ``steps`` updates (a warmup, a decay, one cycle): its length, and the
+    step from which it holds its last value."""
+
+    __slots__ = ()
+    steps: int
+
+    @property
+    def horizon(self) -> int:
+        return self.steps
+
+    @property
+    def length(self) -> int:
+        return self.steps
+
+
 def _integer_steps(step: Any) -> Any:
     """Steps as an int64 array, after checking that each is a whole number in [0, 2**62]."""
     try:
