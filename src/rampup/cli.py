@@ -922,10 +922,10 @@ def _loss(value: float | None) -> str:
 @cli.command("find-lr")
 @click.option("--model", "model_name", default="transformer", show_default=True,
               help="The demo's model: transformer (Post-LN, AdamW) or large_batch (ResNet, SGD, batch 1024).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Data order of the sweep.")
-@click.option("--steps", type=int, default=100, show_default=True, help="Updates in the sweep.")
-@click.option("--min-lr", type=float, default=1e-7, show_default=True, help="First rate of the sweep.")
-@click.option("--max-lr", type=float, default=10.0, show_default=True, help="Last rate of the sweep.")
+@click.option("--seed", type=StepCount(0), default=0, show_default=True, help="Data order of the sweep.")
+@click.option("--steps", type=STEPS, default=100, show_default=True, help="Updates in the sweep.")
+@click.option("--min-lr", type=REAL, default=1e-7, show_default=True, help="First rate of the sweep.")
+@click.option("--max-lr", type=REAL, default=10.0, show_default=True, help="Last rate of the sweep.")
 @click.option("--critical", is_flag=True, help="Also find the critical rate (where warmup can start).")
 @click.option("-o", "--output", help="The figure to write (default find-lr-MODEL.png).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
@@ -951,10 +951,16 @@ def find_lr_command(model_name: str, seed: int, steps: int, min_lr: float, max_l
     path, _ = _image_path(output or f"find-lr-{model_name}.png")
     if device not in ("auto", "cpu", "cuda"):
         _fail(f"--device must be auto, cpu or cuda, got {device!r}")
-    import torch
+    try:
+        import torch
 
-    from rampup.demo.probe import loss_fn, probe_setup
-    from rampup.torch import critical_lr, find_lr
+        from rampup.demo.probe import loss_fn, probe_setup
+        from rampup.torch import critical_lr, find_lr
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"rampup find-lr needs {error.name or 'torch'} and the rest of the demo extra: "
+            "pip install 'rampup[demo]'"
+        ) from None
 
     if device == "cuda" and not torch.cuda.is_available():
         _fail("--device cuda: no CUDA device is available")
@@ -994,6 +1000,11 @@ def _error(message: object, kind: str = "error") -> None:
     click.echo(f"rampup: {kind}: {text}", err=True)
 
 
+#: The extra that installs each optional package.
+_EXTRAS = {"torch": "torch", "matplotlib": "plot", "yaml": "yaml", "rich": "cli", "tqdm": "demo",
+           "mnist1d": "demo"}
+
+
 def _run(args: list[str] | None) -> int:
     no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
     try:
@@ -1027,6 +1038,11 @@ def _run(args: list[str] | None) -> int:
         _error("out of memory")
         return 1
     except Exception as problem:
+        package = (getattr(problem, "name", None) or "").split(".")[0]
+        if isinstance(problem, ModuleNotFoundError) and package in _EXTRAS:
+            # An optional package, met where no earlier check named it.
+            _error(f"this needs {package}: pip install 'rampup[{_EXTRAS[package]}]'")
+            return 2
         if os.environ.get("RAMPUP_DEBUG"):
             raise
         _error(f"{type(problem).__name__}: {problem} (this is a bug in rampup: please report it "

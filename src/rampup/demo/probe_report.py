@@ -37,8 +37,11 @@ def _sweeps_figure(name: str, result: dict[str, Any], path: Path) -> None:
         lrs = np.asarray(sweep["lrs"])
         raw = np.asarray([np.nan if v is None else v for v in sweep["raw_losses"]])
         axes.plot(lrs, raw, ".", color=f"C{k + 3}", markersize=2, alpha=0.6)
-        axes.plot(lrs, [np.nan if v is None else v for v in sweep["losses"]], color=f"C{k + 3}",
-                  linewidth=1.2, label=f"rampup sweep, data order {k} (dots: raw, line: smoothed)")
+        smoothed = [np.nan if v is None else v for v in sweep["losses"]]
+        placed = sweep.get("smoothed_lrs") or sweep["lrs"]  # each smoothed value at the rates it averages
+        count = min(len(placed), len(smoothed))
+        axes.plot(placed[:count], smoothed[:count], color=f"C{k + 3}", linewidth=1.2,
+                  label=f"rampup sweep, data order {k} (dots: raw, line: smoothed)")
     tops = [s["raw_losses"][0] for s in finders["rampup"]["sweeps"] if s["raw_losses"]]
     for finder, (color, style) in FINDERS.items():
         for k, value in enumerate(finders[finder]["suggestions"]):

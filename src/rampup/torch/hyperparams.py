@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch.optim import Optimizer
 
+from rampup.config import config_differences
 from rampup.errors import ScheduleTypeError, ScheduleValueError, closest
 from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
 
 # Re-exported from its home with the cyclic shapes, where it was first importable from here.
 from rampup.schedules.cyclic import one_cycle_momentum
-from rampup.torch.groups import as_float, one_per_group, value_at
+from rampup.torch.groups import as_float, one_per_group, read_value, set_initial, value_at, write_value
 
 __all__ = [
     "HYPERPARAMS",
@@ -82,11 +82,6 @@ class Hyperparam:
 
     def state(self) -> dict[str, Any]:
         return {"bases": list(self.bases), "schedules": [s.to_dict() for s in self.schedules]}
-
-
-def _read(group: Mapping[str, Any], spec: _Spec) -> Any:
-    value = group[spec.key]
-    return value if spec.index is None else value[spec.index]
 
 
 def _range_text(spec: _Spec) -> str:
@@ -148,7 +143,7 @@ def attach_hyperparams(
                     f"cannot schedule {name}: {kind} has no {spec.key!r} in its parameter groups "
                     f"(group {index}); {spec.hint}"
                 )
-            base = as_float(group.get(f"initial_{name}", _read(group, spec)))
+            base = as_float(group.get(f"initial_{name}", read_value(group, spec.key, spec.index)))
             where = f"{spec.key}[{spec.index}]" if spec.index is not None else spec.key
             if base == 0.0:
                 raise ScheduleValueError(
@@ -169,8 +164,7 @@ def attach_hyperparams(
         tracks.append(track)
     # Written only once every track has been checked: a refused scheduler changes nothing.
     for track in tracks:
-        for group, base in zip(groups, track.bases, strict=True):
-            group.setdefault(f"initial_{track.name}", base)
+        set_initial(optimizer, track.name, track.bases, keep=True)
     return tracks
 
 
@@ -195,18 +189,7 @@ def write_hyperparams(optimizer: Optimizer, tracks: Sequence[Hyperparam], step: 
             value = base * schedule._eval(step, SCALAR)
             if not 0.0 <= value < (1.0 if spec.below_one else math.inf):
                 _check_value(track.name, spec, value, f"at step {step}")
-            current = group[spec.key]
-            if spec.index is None:
-                if isinstance(current, torch.Tensor):
-                    current.fill_(value)
-                else:
-                    group[spec.key] = value
-            elif isinstance(current[spec.index], torch.Tensor):
-                current[spec.index].fill_(value)
-            else:
-                pair = list(current)
-                pair[spec.index] = value
-                group[spec.key] = tuple(pair) if isinstance(current, tuple) else pair
+            write_value(group, spec.key, value, spec.index)
 
 
 def state_of(tracks: Sequence[Hyperparam]) -> dict[str, Any]:
@@ -269,8 +252,6 @@ def plan_bases(
     hyper-parameter and keep ``base * schedule`` in range wherever it was checked at attach time
     and at ``step``, the step being restored.
     """
-    from rampup.torch.scheduler import config_differences
-
     if not isinstance(saved, Mapping):
         raise ScheduleTypeError(
             "state_dict['hyperparams'] must be a dict like {'momentum': {'bases': [...], "
@@ -328,5 +309,4 @@ def set_bases(optimizer: Optimizer, tracks: Sequence[Hyperparam], plan: Sequence
     for track, bases in zip(tracks, plan, strict=True):
         if bases is not None:
             track.bases = list(bases)
-            for group, base in zip(optimizer.param_groups, track.bases, strict=True):
-                group[f"initial_{track.name}"] = base
+            set_initial(optimizer, track.name, track.bases)
