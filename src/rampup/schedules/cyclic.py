@@ -18,10 +18,11 @@ from rampup.errors import (
     check_real,
     show,
 )
-from rampup.schedules.base import Schedule, Sized, per_value, set_fields
+from rampup.schedules.base import Schedule, Sized, set_fields
 from rampup.schedules.compose import Join
 from rampup.schedules.decay import Cosine, Linear
 from rampup.schedules.warmup import Warmup
+from rampup.schedules.xp import per_value
 
 MAX_PERIOD_MULT = 1e6
 """The largest ``SGDR`` period multiplier."""
