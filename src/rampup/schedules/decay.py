@@ -230,8 +230,9 @@ class Polynomial(Decay):
             if self.min_lr_ratio != 0.0:
                 raise ScheduleValueError("give either min_lr_ratio or lr_end, not both")
             if not end < peak:
+                # transformers' words for its polynomial's rule (rampup.hf relies on this check).
                 raise ScheduleValueError(
-                    f"lr_end must be smaller than peak_lr ({peak:g}), got {end:g}"
+                    f"lr_end ({end:g}) must be smaller than initial lr (peak_lr={peak:g})"
                 )
             set_fields(self, peak_lr=peak, lr_end=end)
 
