@@ -241,6 +241,8 @@ def _finite_rate(rate: float, lr: float, b0: int, b: int) -> float:
 
 def warn_if_zero(name: str, requested: Duration, steps: int) -> None:
     """Warn when a positive fraction or epoch count rounds to no steps at all."""
+    if isinstance(requested, str) and _STEPS.match(requested.strip()):
+        return  # a step count: 0 steps is what was asked
     if steps == 0 and requested not in (0, "0", 0.0, "0%", "0ep"):
         warn_once(
             f"zero:{name}:{requested}",

@@ -63,6 +63,14 @@ NATIVE_ENDPOINTS = "end"
 #: The keyword arguments of :func:`schedule` itself, which every name takes besides its options.
 COMMON = ("warmup_steps", "warmup_fraction", "warmup", "total_steps", "steps_per_epoch")
 
+#: What names call by different options (transformers' words and rampup's): a name takes at most
+#: one option of each line (see :meth:`Entry.option_for`).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "cycles": ("num_cycles", "cycles"),  # cosine cycles
+    "floor": ("min_lr_ratio", "min_lr_rate"),  # the final rate, relative to the peak
+    "floor_lr": ("min_lr", "lr_end"),  # the final rate, absolute (read against peak_lr)
+}
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -91,6 +99,10 @@ class Entry:
 
     def all_options(self) -> dict[str, Any]:
         return {**self.options, **(WARMUP_OPTIONS if self.warmup else {})}
+
+    def option_for(self, concept: str) -> str | None:
+        """This name's option for ``concept`` (a key of :data:`SYNONYMS`), or None."""
+        return next((key for key in SYNONYMS[concept] if key in self.all_options()), None)
 
     @property
     def takes_warmup(self) -> bool:

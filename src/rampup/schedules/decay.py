@@ -19,7 +19,7 @@ from rampup.errors import (
     check_real,
     show,
 )
-from rampup.schedules.base import ENDPOINTS, Schedule, position, set_fields
+from rampup.schedules.base import ENDPOINTS, Schedule, Sized, position, set_fields
 
 MAX_CYCLES = 2.0**32
 """The most cosine cycles a ``Cosine`` or ``CosineRestarts`` takes (4.3e9)."""
@@ -69,7 +69,7 @@ class Constant(Schedule):
         return f"constant {self.value:g}"
 
 
-class Decay(Schedule):
+class Decay(Sized):
     """A decay from 1 to ``min_lr_ratio`` over ``steps`` updates, then held at the floor:
     ``min_lr_ratio + (1 - min_lr_ratio) * curve(n, d)``, with the shape's ``curve`` going from 1
     to 0 as the progress ``n / d`` (from :func:`position`) goes from 0 to 1. The floor is an
@@ -78,7 +78,6 @@ class Decay(Schedule):
     """
 
     __slots__ = ()
-    steps: int
     min_lr_ratio: float
 
     def _check(self) -> None:
@@ -101,14 +100,6 @@ class Decay(Schedule):
     def _eval(self, t: Any, xp: Any) -> Any:
         n, d = position(t, self.steps, self._endpoints(), xp)
         return self._level(self._curve(n, d, xp))
-
-    @property
-    def horizon(self) -> int:
-        return self.steps
-
-    @property
-    def length(self) -> int:
-        return self.steps
 
     def _final(self) -> float:
         return self.min_lr_ratio
@@ -242,8 +233,9 @@ class Polynomial(Decay):
             if self.min_lr_ratio != 0.0:
                 raise ScheduleValueError("give either min_lr_ratio or lr_end, not both")
             if not end < peak:
+                # transformers' words for its polynomial's rule (rampup.hf relies on this check).
                 raise ScheduleValueError(
-                    f"lr_end must be smaller than peak_lr ({peak:g}), got {end:g}"
+                    f"lr_end ({end:g}) must be smaller than initial lr (peak_lr={peak:g})"
                 )
             set_fields(self, peak_lr=peak, lr_end=end)
 
