@@ -21,7 +21,7 @@ import numpy as np
 
 import rampup
 from rampup import Constant, Cosine, Join, Linear, Multiply, MultiStep, OneCycle, Warmup
-from rampup.schedules.base import ARRAY
+from rampup.schedules.xp import ARRAY
 
 IN_USE = {cls: cls._eval for cls in (Join, MultiStep, OneCycle)}
 

@@ -42,6 +42,7 @@ from rampup.schedules import (
 
 __version__ = "0.1.0"
 
+# A re-export list: the public names, many also listed by rampup.schedules for that package.
 __all__ = [
     "REGISTRY",
     "SGDR",

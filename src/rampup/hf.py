@@ -120,12 +120,10 @@ def _min_ratio(options: Mapping[str, Any]) -> float:
 
 
 def _lr_end(options: Mapping[str, Any]) -> tuple[float, float]:
-    """(lr_end, peak): transformers' default end 1e-7, which must be below the optimizer's rate."""
+    """(lr_end, peak): transformers' default end 1e-7 and the optimizer's rate (``Polynomial``
+    checks that the end is below it, in transformers' words)."""
     lr_end = check_real("lr_end", 1e-7 if options["lr_end"] is None else options["lr_end"], low=0.0)
-    peak = _peak(options, f"polynomial's lr_end={lr_end:g}", "min_lr_ratio")
-    if not peak > lr_end:
-        raise ScheduleValueError(f"lr_end ({lr_end:g}) must be smaller than initial lr (peak_lr={peak:g})")
-    return lr_end, peak
+    return lr_end, _peak(options, f"polynomial's lr_end={lr_end:g}", "min_lr_ratio")
 
 
 def _decay_steps(warmup: int, total: int | None) -> int:

@@ -12,12 +12,14 @@ rampup's own names use the native warmup, whose first update already runs at
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rampup.config import from_dict
 from rampup.durations import Duration, resolve_duration, warn_if_zero
 from rampup.errors import (
+    ScheduleTypeError,
     ScheduleValueError,
     check_choice,
     check_int,
@@ -61,6 +63,14 @@ NATIVE_ENDPOINTS = "end"
 #: The keyword arguments of :func:`schedule` itself, which every name takes besides its options.
 COMMON = ("warmup_steps", "warmup_fraction", "warmup", "total_steps", "steps_per_epoch")
 
+#: What names call by different options (transformers' words and rampup's): a name takes at most
+#: one option of each line (see :meth:`Entry.option_for`).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "cycles": ("num_cycles", "cycles"),  # cosine cycles
+    "floor": ("min_lr_ratio", "min_lr_rate"),  # the final rate, relative to the peak
+    "floor_lr": ("min_lr", "lr_end"),  # the final rate, absolute (read against peak_lr)
+}
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -89,6 +99,10 @@ class Entry:
 
     def all_options(self) -> dict[str, Any]:
         return {**self.options, **(WARMUP_OPTIONS if self.warmup else {})}
+
+    def option_for(self, concept: str) -> str | None:
+        """This name's option for ``concept`` (a key of :data:`SYNONYMS`), or None."""
+        return next((key for key in SYNONYMS[concept] if key in self.all_options()), None)
 
     @property
     def takes_warmup(self) -> bool:
@@ -334,3 +348,42 @@ def schedule(
             raise ScheduleValueError(f"{name} needs the option {key}")
     return named.make(steps, total, merged)
 
+
+#: What :func:`as_schedule` takes: a schedule, its ``to_dict()`` form, or a name.
+ScheduleLike = Schedule | Mapping[str, Any] | str
+
+
+def as_schedule(value: ScheduleLike, **options: Any) -> Schedule:
+    """The schedule ``value`` describes: a ``Schedule`` as it is, its ``to_dict()`` form (through
+    ``rampup.from_dict``), or a name for :func:`schedule` with ``options``.
+
+    The one way the framework adapters (Keras, Lightning, JAX) read the schedule they are given.
+    """
+    if isinstance(value, str):
+        return schedule(value, **options)
+    _no_options(options)
+    if isinstance(value, Mapping):
+        return from_dict(dict(value))
+    if not isinstance(value, Schedule):
+        raise ScheduleTypeError(
+            "schedule must be a rampup Schedule, its to_dict() form or a schedule name, got "
+            f"{type(value).__name__}"
+        )
+    return value
+
+
+def as_schedules(value: ScheduleLike | Sequence[Schedule | Mapping[str, Any]],
+                 **options: Any) -> Schedule | list[Schedule]:
+    """:func:`as_schedule`, or a list of them (one per parameter group) for a list or tuple."""
+    if isinstance(value, (list, tuple)):
+        _no_options(options)
+        return [as_schedule(item) for item in value]
+    return as_schedule(value, **options)  # type: ignore[arg-type]  # refuses any other sequence
+
+
+def _no_options(options: Mapping[str, Any]) -> None:
+    if options:
+        raise ScheduleTypeError(
+            f"options {sorted(options)} are only for a schedule given by name; this one is "
+            "already built"
+        )

@@ -21,8 +21,8 @@ The rule, on the smoothed curve against the logarithm of the rate:
    a ``min_drop`` share of ``|top|``; otherwise there is no suggestion, and the result says why.
    (Four times, because the minimum of a noisy curve lies below its true floor by one to two
    noise units: a flat, noisy curve must not pass for a descent.)
-3. **The suggestion** is the rate at which the smoothed curve, on its way down to the minimum,
-   last crosses ``top - depth_fraction * depth`` (linearly interpolated in log-rate). With the
+3. **The suggestion** is the first rate at which the smoothed curve reaches
+   ``top - depth_fraction * depth`` (linearly interpolated in log-rate). With the
    default 0.9 it is where the sweep has made 90% of its fall: past it a larger rate buys little
    more descent and brings the rate at which the loss turns up close, so it sits below the
    minimum by however wide the curve's valley is, rather than by a fixed factor such as the
@@ -107,17 +107,26 @@ def _noise(raw: np.ndarray) -> float:
     return 1.4826 * mad / math.sqrt(6.0)
 
 
-def _crossing(x: np.ndarray, y: np.ndarray, level: float, bottom: int) -> tuple[float, int]:
-    """Where ``y`` last rises above ``level`` before ``bottom``, interpolated in ``x``."""
-    i = bottom
-    while i > 0 and y[i - 1] < level:
-        i -= 1
+def _interpolate(x: np.ndarray, y: np.ndarray, level: float, i: int) -> float:
+    """Where the segment from point ``i - 1`` (at or above ``level``) to ``i`` (below) crosses it."""
     if i == 0:
-        return float(x[0]), 0
-    # y[i-1] >= level > y[i]: interpolate linearly between the two points
+        return float(x[0])
     span = y[i - 1] - y[i]
     share = (y[i - 1] - level) / span if span > 0 else 0.0
-    return float(x[i - 1] + share * (x[i] - x[i - 1])), i
+    return float(x[i - 1] + share * (x[i] - x[i - 1]))
+
+
+def _first_below(y: np.ndarray, level: float) -> int:
+    """The first index at which ``y`` reaches ``level`` or below (there is one: the minimum)."""
+    return int(np.argmax(y <= level))
+
+
+def _last_above(y: np.ndarray, level: float, end: int) -> int:
+    """The index after the last point at or above ``level`` before ``end`` (0 if none is)."""
+    i = end
+    while i > 0 and y[i - 1] < level:
+        i -= 1
+    return i
 
 
 def suggest_lr(
@@ -182,8 +191,12 @@ def suggest_lr(
                   "respond to the rate")
         return LRSuggestion(None, reason, **common)  # type: ignore[arg-type]
     level = top - depth_fraction * depth
-    where, index = _crossing(x, y, level, bottom_index)
-    begin, _ = _crossing(x, y, top - 0.1 * depth, bottom_index)
+    # the first time the curve gets this far down: on a noisy, flat-bottomed valley a later
+    # crossing could sit anywhere along the floor
+    index = _first_below(y, level)
+    where = _interpolate(x, y, level, index)
+    begin_level = top - 0.1 * depth
+    begin = _interpolate(x, y, begin_level, _last_above(y, begin_level, index))
     notes = []
     half = first // 2
     if index == 0 or float(np.median(raw[:half])) - float(np.median(raw[half:first])) > 0.1 * depth:

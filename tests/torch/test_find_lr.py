@@ -65,6 +65,7 @@ def test_ratios_come_from_initial_lr_when_a_scheduler_set_it() -> None:
     model = make_model()
     optimizer = make_optimizer(model, "adam")
     scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01)  # lr now 1e-5, 1e-6
+    before = record(model, optimizer)  # with initial_lr in every group
     seen: list[list[float]] = []
 
     def loss_fn(m: nn.Module, batch: Any) -> torch.Tensor:
@@ -73,7 +74,8 @@ def test_ratios_come_from_initial_lr_when_a_scheduler_set_it() -> None:
 
     find_lr(model, optimizer, loss_fn, make_batches(10), steps=10, diverge=1e9)
     assert all(second == pytest.approx(first / 10) for first, second in seen)
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)
+    assert_unchanged(before, model, optimizer)
+    assert optimizer.param_groups[0]["initial_lr"] == 1e-3
     assert scheduler.get_last_lr() == pytest.approx([1e-5, 1e-6])
 
 

@@ -317,16 +317,22 @@ def probe_model(setup: Setup, sizes: ProbeSizes, folder: Path, say: _Log) -> dic
         data["mean_loss"] = _mean(data["losses"])
         say(f"{setup.name}: {name} at {_fmt(lr)} -> {[_fmt(v) for v in data['losses']]}")
 
-    # the grid's best rate (by seed 0), trained with seed 1 as well: compared as a mean of two
-    # seeds, like rampup's suggestion, so that neither side gains from one lucky seed
-    scored = [g for g in grid if g["final_loss"] is not None]
-    best = min(scored, key=lambda g: g["final_loss"]) if scored else None
-    best_runs: list[dict[str, Any]] = []
-    if best is not None:
-        again = finders["rampup"]["runs"][1] if best is grid[half] and len(finders["rampup"]["runs"]) > 1 \
-            else train_at(setup, best["lr"], 1, steps)
-        best_runs = [best, again]
-        say(f"{setup.name}: grid's best {best['lr']:.3g}, seed 1 -> {_fmt(again['final_loss'])}")
+    # the grid's best rate: the two best grid points by seed 0 are trained with seed 1 as well and
+    # the better mean of two seeds wins, so that neither the grid nor rampup's suggestion gains
+    # from one lucky seed (rampup's is compared as a mean of two seeds too)
+    scored = sorted((g for g in grid if g["final_loss"] is not None), key=lambda g: g["final_loss"])
+    candidates = []
+    for first in scored[:2]:
+        if first is grid[half] and len(finders["rampup"]["runs"]) > 1:
+            again = finders["rampup"]["runs"][1]
+        else:
+            again = train_at(setup, first["lr"], 1, steps)
+        candidates.append((_mean([first["final_loss"], again["final_loss"]]), first, again))
+        say(f"{setup.name}: grid point {first['lr']:.3g}, seed 1 -> {_fmt(again['final_loss'])}")
+    finite = [c for c in candidates if c[0] is not None]
+    chosen = min(finite, key=lambda c: c[0] or 0.0) if finite else None
+    best = chosen[1] if chosen else None
+    best_runs = [chosen[1], chosen[2]] if chosen else []
     beaten = [name for name, data in finders.items() if best is not None and data["runs"]
               and data["runs"][0]["final_loss"] is not None
               and data["runs"][0]["final_loss"] < best["final_loss"]]
@@ -334,6 +340,8 @@ def probe_model(setup: Setup, sizes: ProbeSizes, folder: Path, say: _Log) -> dic
                    "best_losses": [r["final_loss"] for r in best_runs],
                    "best_loss": _mean([r["final_loss"] for r in best_runs]),
                    "best_at_edge": best is not None and best["lr"] in (rates[0], rates[-1]),
+                   "second_seed": [{"lr": c[1]["lr"], "losses": [c[1]["final_loss"], c[2]["final_loss"]],
+                                    "mean": c[0]} for c in candidates],
                    "beaten_by": beaten}
 
     # 4: the critical rate, and warmup from it over half the usual warmup (two seeds each)

@@ -37,8 +37,11 @@ def _sweeps_figure(name: str, result: dict[str, Any], path: Path) -> None:
         lrs = np.asarray(sweep["lrs"])
         raw = np.asarray([np.nan if v is None else v for v in sweep["raw_losses"]])
         axes.plot(lrs, raw, ".", color=f"C{k + 3}", markersize=2, alpha=0.6)
-        axes.plot(lrs, [np.nan if v is None else v for v in sweep["losses"]], color=f"C{k + 3}",
-                  linewidth=1.2, label=f"rampup sweep, data order {k} (dots: raw, line: smoothed)")
+        smoothed = [np.nan if v is None else v for v in sweep["losses"]]
+        placed = sweep.get("smoothed_lrs") or sweep["lrs"]  # each smoothed value at the rates it averages
+        count = min(len(placed), len(smoothed))
+        axes.plot(placed[:count], smoothed[:count], color=f"C{k + 3}", linewidth=1.2,
+                  label=f"rampup sweep, data order {k} (dots: raw, line: smoothed)")
     tops = [s["raw_losses"][0] for s in finders["rampup"]["sweeps"] if s["raw_losses"]]
     for finder, (color, style) in FINDERS.items():
         for k, value in enumerate(finders[finder]["suggestions"]):
@@ -65,9 +68,10 @@ def _grid_figure(name: str, result: dict[str, Any], path: Path) -> None:
     rates = [g["lr"] for g in grid["runs"]]
     losses = [np.nan if g["final_loss"] is None else g["final_loss"] for g in grid["runs"]]
     axes.plot(rates, losses, "o-", color="0.4", label="grid (seed 0)")
-    if grid["best_losses"]:
-        axes.plot([grid["best_lr"]] * len(grid["best_losses"]), grid["best_losses"], "s", color="0.2",
-                  markerfacecolor="none", label="grid's best rate, seeds 0 and 1")
+    for k, tried in enumerate(grid.get("second_seed", [])):
+        values = [v for v in tried["losses"] if v is not None]
+        axes.plot([tried["lr"]] * len(values), values, "s", color="0.2", markerfacecolor="none",
+                  label="two best grid points, seeds 0 and 1" if k == 0 else None)
     if grid["best_loss"] is not None:
         axes.axhspan(grid["best_loss"], grid["best_loss"] * TARGET_LOSS, color="0.85",
                      label=f"within {TARGET_LOSS - 1:.0%} of the grid's best (2-seed mean)")
@@ -125,9 +129,10 @@ def _critical_figure(name: str, result: dict[str, Any], path: Path) -> None:
 
 
 def _best_line(grid: dict[str, Any]) -> str:
-    line = (f"Grid's best rate (by seed 0): {_fmt(grid['best_lr'])}; its loss over seeds 0 and 1: "
-            f"{', '.join(_fmt(v, '.3f') for v in grid['best_losses'])}, mean "
-            f"{_fmt(grid['best_loss'], '.3f')}")
+    tried = "; ".join(f"{c['lr']:.3g}: {', '.join(_fmt(v, '.3f') for v in c['losses'])} (mean "
+                      f"{_fmt(c['mean'], '.3f')})" for c in grid.get("second_seed", []))
+    line = (f"The two best grid points by seed 0, trained with seeds 0 and 1: {tried}. Grid's best "
+            f"rate: {_fmt(grid['best_lr'])}, mean loss {_fmt(grid['best_loss'], '.3f')}")
     if grid["best_at_edge"]:
         line += " (at the edge of the grid)"
     line += "."
@@ -153,9 +158,10 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
         "`suggestion()`). Then short training runs (linear warmup over 10% of the run, then cosine to "
         f"10%) over a grid of {sizes['grid_points']} peak rates spanning two decades around rampup's "
         "median suggestion, and at each finder's median suggestion. Losses are final training losses "
-        "(mean of the last 10 updates); rampup's and torch-lr-finder's suggestions and the grid's best "
-        "rate are trained with two seeds (the initial weights and data order change with the seed) "
-        "and compared by their means; Lightning's suggestion and the rest of the grid with one.", "",
+        "(mean of the last 10 updates); rampup's and torch-lr-finder's suggestions and the two best "
+        "grid points are trained with two seeds (the initial weights and data order change with the "
+        "seed) and compared by their means; Lightning's suggestion and the rest of the grid with one.",
+        "",
         f"Targets: coefficient of variation of the suggestions <= {TARGET_CV} and no higher than "
         f"torch-lr-finder's; training at the median suggestion within {TARGET_LOSS - 1:.0%} of the "
         "grid's best loss and no worse than at torch-lr-finder's (within seed noise).", "",

@@ -41,6 +41,7 @@ SHAPES: dict[str, type[Schedule]] = {
     )
 }
 
+# A re-export list (rampup/__init__.py repeats most of it for the top-level package).
 __all__ = [
     "SGDR",
     "SHAPES",

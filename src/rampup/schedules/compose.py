@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -110,20 +110,19 @@ class Join(Schedule):
 
     @property
     def horizon(self) -> int | None:
-        last = self.phases[-1].horizon
-        start = self.boundaries[-1] if self.boundaries else 0
-        if last is None:
-            return None
-        return start + last if self.clock == "relative" else max(start, last)
+        return self._in_last_phase(self.phases[-1].horizon)
 
     @property
     def length(self) -> int | None:
         """Where the last phase ends (it runs from the last boundary on)."""
-        last = self.phases[-1].length
-        start = self.boundaries[-1] if self.boundaries else 0
-        if last is None:
+        return self._in_last_phase(self.phases[-1].length)
+
+    def _in_last_phase(self, step: int | None) -> int | None:
+        """The global step of the last phase's own ``step`` (None stays None)."""
+        if step is None:
             return None
-        return start + last if self.clock == "relative" else max(start, last)
+        start = self.boundaries[-1] if self.boundaries else 0
+        return start + step if self.clock == "relative" else max(start, step)
 
     def upper_bound(self) -> float:
         return max(phase.upper_bound() for phase in self.phases)
@@ -264,7 +263,9 @@ def join(phases: Sequence[Schedule], boundaries: Sequence[int], clock: str = "re
 def _as_tuple(items: Any) -> Any:
     # Anything else goes to Join as is, whose checks name the argument (tuple() would raise a
     # bare TypeError for a single schedule or number).
-    if isinstance(items, Iterable) and not isinstance(items, (str, bytes)):
+    # An array, a mapping or a set goes as it is too: the checks take a 1-d array and refuse the
+    # others with their name.
+    if isinstance(items, Iterable) and not isinstance(items, (str, bytes, np.ndarray, Mapping, Set)):
         return tuple(items)
     return items
 

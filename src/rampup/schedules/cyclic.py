@@ -18,10 +18,11 @@ from rampup.errors import (
     check_real,
     show,
 )
-from rampup.schedules.base import Schedule, per_value, set_fields
+from rampup.schedules.base import Schedule, Sized, set_fields
 from rampup.schedules.compose import Join
 from rampup.schedules.decay import Cosine, Linear
 from rampup.schedules.warmup import Warmup
+from rampup.schedules.xp import per_value
 
 MAX_PERIOD_MULT = 1e6
 """The largest ``SGDR`` period multiplier."""
@@ -197,14 +198,15 @@ class SGDR(Schedule):
 
 
 @dataclass(frozen=True, slots=True)
-class OneCycle(Schedule):
+class OneCycle(Sized):
     """The one-cycle policy (Smith & Topin 2018) as a multiplier of the maximum rate.
 
     Starts at ``1 / div_factor``, rises to 1 by step ``pct_start * steps - 1``, then anneals to
     ``1 / (div_factor * final_div_factor)`` at step ``steps - 1`` (torch's OneCycleLR phases;
     ``three_phase`` goes back to the start value before the final anneal). Between phase ends the
     interpolation is ``end + (start - end) / 2 * (1 + cos(pi p))`` ("cos") or
-    ``start + (end - start) p`` ("linear"). Held after the last step.
+    ``start + (end - start) p`` ("linear"). Held after the last step: the final value is reached
+    at step ``steps - 1``, and the run it was sized for (its length and horizon) is ``steps``.
     """
 
     steps: int
@@ -301,15 +303,6 @@ class OneCycle(Schedule):
             value = self._interpolate(levels[i], levels[i + 1], pct, xp)
             out = value if out is None else xp.where(t <= end, value, out)
         return out
-
-    @property
-    def horizon(self) -> int:
-        # The final value is reached at step steps - 1; the run it was sized for is steps updates.
-        return self.steps
-
-    @property
-    def length(self) -> int:
-        return self.steps
 
     def upper_bound(self) -> float:
         return max(self._levels())

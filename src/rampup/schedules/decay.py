@@ -19,13 +19,16 @@ from rampup.errors import (
     check_real,
     show,
 )
-from rampup.schedules.base import ENDPOINTS, Schedule, position, set_fields
+from rampup.schedules.base import ENDPOINTS, Schedule, Sized, position, set_fields
 
 MAX_CYCLES = 2.0**32
 """The most cosine cycles a ``Cosine`` or ``CosineRestarts`` takes (4.3e9)."""
 
 MAX_POWER = 1e6
 """The largest exponent of a ``Polynomial``."""
+
+MAX_RATE = 1e6
+"""The largest ``Exponential`` rate (exp(-1e6) is 0 already; rate * step stays finite)."""
 
 
 def _check_floor(value: object) -> float:
@@ -66,7 +69,7 @@ class Constant(Schedule):
         return f"constant {self.value:g}"
 
 
-class Decay(Schedule):
+class Decay(Sized):
     """A decay from 1 to ``min_lr_ratio`` over ``steps`` updates, then held at the floor:
     ``min_lr_ratio + (1 - min_lr_ratio) * curve(n, d)``, with the shape's ``curve`` going from 1
     to 0 as the progress ``n / d`` (from :func:`position`) goes from 0 to 1. The floor is an
@@ -75,7 +78,6 @@ class Decay(Schedule):
     """
 
     __slots__ = ()
-    steps: int
     min_lr_ratio: float
 
     def _check(self) -> None:
@@ -98,14 +100,6 @@ class Decay(Schedule):
     def _eval(self, t: Any, xp: Any) -> Any:
         n, d = position(t, self.steps, self._endpoints(), xp)
         return self._level(self._curve(n, d, xp))
-
-    @property
-    def horizon(self) -> int:
-        return self.steps
-
-    @property
-    def length(self) -> int:
-        return self.steps
 
     def _final(self) -> float:
         return self.min_lr_ratio
@@ -239,8 +233,9 @@ class Polynomial(Decay):
             if self.min_lr_ratio != 0.0:
                 raise ScheduleValueError("give either min_lr_ratio or lr_end, not both")
             if not end < peak:
+                # transformers' words for its polynomial's rule (rampup.hf relies on this check).
                 raise ScheduleValueError(
-                    f"lr_end must be smaller than peak_lr ({peak:g}), got {end:g}"
+                    f"lr_end ({end:g}) must be smaller than initial lr (peak_lr={peak:g})"
                 )
             set_fields(self, peak_lr=peak, lr_end=end)
 
@@ -356,7 +351,7 @@ class Exponential(Schedule):
         if self.gamma is not None:
             set_fields(self, gamma=check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True))
         if self.rate is not None:
-            set_fields(self, rate=check_real("rate", self.rate, low=0.0))
+            set_fields(self, rate=check_real("rate", self.rate, low=0.0, high=MAX_RATE))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         if self.gamma is not None:

@@ -108,7 +108,9 @@ def find_lr_trainer(trainer: Any, **options: Any) -> LRFinderResult:
     ``args.max_grad_norm`` (when > 0), then ``optimizer.step()``. The dataloader must hold
     ``steps * gradient_accumulation_steps`` batches. ``options`` go to
     :func:`~rampup.torch.find_lr` (not ``update``); the Trainer is left as it was (an optimizer it
-    did not have before is dropped again).
+    did not have before is dropped again). The model is used as the Trainer holds it before
+    ``train()`` wraps it: under several processes each sweeps its own shard without averaging
+    gradients (the losses are still averaged, so all get the same suggestion).
     """
     for name in ("model", "args", "create_optimizer", "get_train_dataloader", "compute_loss"):
         if not hasattr(trainer, name):

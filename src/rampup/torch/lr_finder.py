@@ -202,7 +202,9 @@ class LRFinderResult:
             "region": list(self.details.region) if self.details.region else None,
             "minimum_lr": self.details.minimum_lr, "stopped_early": self.stopped_early,
             "stop_reason": self.stop_reason, "lrs": self.lrs, "raw_losses": clean(self.raw_losses),
-            "losses": clean(self.losses), "group_ratios": self.group_ratios,
+            "losses": clean(self.losses),
+            "smoothed_lrs": [float(10 ** v) for v in self.details.log_lrs],  # where the rule reads them
+            "group_ratios": self.group_ratios,
             "min_lr": self.min_lr, "max_lr": self.max_lr, "steps": self.steps,
         }
 
