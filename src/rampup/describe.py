@@ -61,12 +61,14 @@ def describe(schedule: Describable, total_steps: int | None = None, peak_lr: flo
     lines = [f"{schedule.label()}" + (f", {total} steps" if total else "") + f" ({unit})"]
     width = len(str(max(total or 0, *(b for b, _, _ in segments)))) + 1
     for begin, end, leaf in segments:
-        if total is not None and begin >= total:
-            break
+        if (total is not None and begin >= total) or begin > MAX_STEP:
+            break  # (nested joins may place phases past the last step there is)
         # A last phase constant from its start (horizon 0) runs to the end, not for 0 steps.
         stop = end if end is not None and end > begin else total
         if total is not None and stop is not None:
             stop = min(stop, total)
+        if stop is not None:
+            stop = min(stop, MAX_STEP + 1)
         span = f"steps {begin:>{width}} - {stop - 1 if stop else '...':>{width}}"
         value_begin = _fmt(schedule(begin), peak_lr)
         value_end = _fmt(schedule(stop - 1), peak_lr) if stop else "..."

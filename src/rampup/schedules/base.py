@@ -46,13 +46,15 @@ class Schedule:
     """A learning-rate multiplier as a pure function of the optimizer step.
 
     ``s(step)`` is the multiplier of the peak rate used by update number ``step`` (0-based count of
-    completed optimizer updates). A Python int gives a Python float; a numpy array (or a list) of
-    steps gives a float64 array of the same shape. Any other array that array-api-compat knows (a
+    completed optimizer updates), for steps 0 .. 2**62. A Python int gives a Python float; a numpy
+    array (or a list) of steps gives a float64 array of the same shape, with the same bits as the
+    Python floats of its steps. Any other array that array-api-compat knows (a
     torch tensor on any device, a JAX array, a CuPy array ...) gives an array of the same library,
     device and shape, also inside ``torch.compile(fullgraph=True)`` and ``jax.jit`` (see
     :meth:`_eval_array_api` for its dtype and what it does not check). Past its end a schedule
-    holds its last value; a negative step is an error. Subclasses are frozen dataclasses whose
-    fields are their whole configuration.
+    holds its last value; a negative step or one past 2**62 is an error. Subclasses are frozen
+    dataclasses whose fields are their whole configuration, checked and converted to plain Python
+    values when built; every value is in ``[0, upper_bound()]``.
     """
 
     # __weakref__: jax.jit(schedule) keeps a weak reference to the function it compiles.

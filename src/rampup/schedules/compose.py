@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -263,7 +263,9 @@ def join(phases: Sequence[Schedule], boundaries: Sequence[int], clock: str = "re
 def _as_tuple(items: Any) -> Any:
     # Anything else goes to Join as is, whose checks name the argument (tuple() would raise a
     # bare TypeError for a single schedule or number).
-    if isinstance(items, Iterable) and not isinstance(items, (str, bytes)):
+    # An array, a mapping or a set goes as it is too: the checks take a 1-d array and refuse the
+    # others with their name.
+    if isinstance(items, Iterable) and not isinstance(items, (str, bytes, np.ndarray, Mapping, Set)):
         return tuple(items)
     return items
 

@@ -27,6 +27,9 @@ MAX_CYCLES = 2.0**32
 MAX_POWER = 1e6
 """The largest exponent of a ``Polynomial``."""
 
+MAX_RATE = 1e6
+"""The largest ``Exponential`` rate (exp(-1e6) is 0 already; rate * step stays finite)."""
+
 
 def _check_floor(value: object) -> float:
     return check_real("min_lr_ratio", value, low=0.0, high=1.0)
@@ -348,7 +351,7 @@ class Exponential(Schedule):
         if self.gamma is not None:
             set_fields(self, gamma=check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True))
         if self.rate is not None:
-            set_fields(self, rate=check_real("rate", self.rate, low=0.0))
+            set_fields(self, rate=check_real("rate", self.rate, low=0.0, high=MAX_RATE))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         if self.gamma is not None:

@@ -65,6 +65,8 @@ class GradualWarmupScheduler(RampupLRScheduler):
         self._set(self._warmup_lrs(0))
 
     def _warmup_lrs(self, t: int) -> list[float]:
+        # warmup_scheduler's own arithmetic, on purpose, so that its numbers come out bit for bit
+        # (rampup.gradual_warmup is the same ramp as a schedule, multiplied in another order).
         k, total = self.multiplier, self.total_epoch
         if k == 1.0:
             return [base * (float(t) / total) for base in self.base_lrs]

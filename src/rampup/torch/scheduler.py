@@ -137,7 +137,7 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
 
     STATE_FORMAT = STATE_FORMAT
     # Rebuilt when a scheduler is unpickled or deep-copied, not saved with it: a hook on the
-    # optimizer, its handle and finalizer, and a bound method.
+    # optimizer, its handle and finalizer, a bound method and the table of precomputed steps.
     _transient = ("_count_update", "_hook", "_detach", "_evaluate", "_table", "_table_next")
 
     def __init__(
@@ -172,7 +172,7 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
         self.keep_base_lrs = check_flag("keep_base_lrs", keep_base_lrs)
         self.adopt_foreign = check_flag("adopt_foreign", adopt_foreign)
         # Other hyper-parameters (opt-in): validated and their bases captured before anything is
-        # written; an empty list costs the per-step path one truth test.
+        # written; with none, step() takes its inlined path.
         self._hyperparams = [] if hyperparams is None else _hyper.attach_hyperparams(
             self.optimizer, hyperparams)
         if tensor_lr:
