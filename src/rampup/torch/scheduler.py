@@ -21,7 +21,6 @@ from torch.optim import Optimizer
 
 from rampup.clock import Clock, as_clock, check_signals
 from rampup.errors import (
-    MAX_STEP,
     RampupWarning,
     ScheduleValueError,
     check_choice,
@@ -30,6 +29,7 @@ from rampup.errors import (
 )
 from rampup.plan import Plan
 from rampup.schedules import SHAPES, Schedule
+from rampup.schedules.base import _SPLIT as NUMPY_EXACT
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
 from rampup.torch.base import RampupLRScheduler, new_warn_key
@@ -382,16 +382,19 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
         """Precompute the shared schedule from ``step`` on; False (and no more tables for this
         plan) if the numpy path fails or gives a value that is not finite there, which the
         per-step path then meets (and reports) at its own step."""
-        size = min(_TABLE_MOST, 2 * self._table[1] or _TABLE_FIRST, MAX_STEP - step + 1)
+        size = min(_TABLE_MOST, 2 * self._table[1] or _TABLE_FIRST)
         if step <= self._last_changing_step:
             # Stop at the planned end: the step past it is then never read from a table, and
             # step() warns about it there.
             size = min(size, self._last_changing_step - step + 1)
-        try:
-            with np.errstate(all="ignore"):
-                values = self._current[0](np.arange(step, step + size, dtype=np.int64))
-        except (ArithmeticError, ValueError, TypeError, RecursionError):
-            values = None
+        values = None
+        if step + size <= NUMPY_EXACT:  # (beyond, the numpy path itself goes step by step)
+            try:
+                with np.errstate(all="ignore"):
+                    # Our own steps, in range: the numpy path without the checks of schedule(steps)
+                    values = self._current[0]._numpy_values(np.arange(step, step + size, dtype=np.int64))
+            except (ArithmeticError, ValueError, TypeError, RecursionError):
+                pass
         if values is None or not np.isfinite(values).all():
             self._tabulate = False
             return False
