@@ -53,9 +53,11 @@ STATE_FORMAT = "rampup.Scheduler/1"
 # with _TABLE_FIRST and doubling, so a short run computes little ahead.
 _TABLE_MOST = 1024
 _TABLE_FIRST = 64
-# A table is refilled when the run has walked off its end (a jump further away, e.g. on a token
-# clock, evaluates that one step instead).
-_TABLE_NEAR = 64
+# A table is refilled when the run has walked off its end by fewer than this many steps (schedule
+# time moving a few steps per update at most, as a warp or a small sample count moves it); a jump
+# further away, e.g. a token clock's, evaluates that one step instead, which is cheaper than a
+# table used for a few updates.
+_TABLE_NEAR = 8
 
 
 def _update_counter(counter: list[int]) -> Any:
