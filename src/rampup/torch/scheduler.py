@@ -186,6 +186,7 @@ class Scheduler(ReplanMixin, LRScheduler):
         self._hook = self.optimizer.register_step_post_hook(self._count_update)
         self._warn_key = next(_instance_numbers)
         self._plan = Plan(schedules, self._total_steps)
+        self._clock.attach(self)  # a clock that re-plans (adaptive warmup) reads the plan here
         self._refresh()
         self._clock.start()
         self._tensor_groups = any(isinstance(group["lr"], torch.Tensor) for group in groups)
@@ -348,7 +349,7 @@ class Scheduler(ReplanMixin, LRScheduler):
                 "epochs instead of optimizer updates) or for too long a run.",
             )
         return {"step": self.position, "total_steps": horizon, "fraction_done": done,
-                "skipped_steps": self.skipped_steps}
+                "skipped_steps": self.skipped_steps} | self._clock.report()
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data only: the step, the peak rates, the schedules' configs as built, the clock
