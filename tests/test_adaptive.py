@@ -6,6 +6,7 @@ statistics.median over plain lists, or from hand computation on short sequences.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -36,10 +37,12 @@ class OracleTest:
     def limits(self) -> tuple[float, float] | None:
         if len(self.values) < self.k:
             return None
-        m = statistics.median(self.values)
-        mad = statistics.median([abs(v - m) for v in self.values])
-        s = max(1.4826 * mad, self.floor * abs(m))
-        return m + self.thr * s, m + self.sev * s
+        diffs = [b - a for a, b in itertools.pairwise(self.values)]
+        slope = statistics.median(diffs)
+        level = statistics.median(self.values) + slope * (len(self.values) + 1) / 2
+        mad = statistics.median([abs(d - slope) for d in diffs])
+        s = max(1.4826 * mad / math.sqrt(2), self.floor * abs(level))
+        return level + self.thr * s, level + self.sev * s
 
     def step(self, x: float) -> int:
         if not math.isfinite(x):
@@ -110,26 +113,24 @@ def test_spike_test_follows_the_documented_rule(seed: int) -> None:
         assert test.state() == pytest.approx(oracle.values, rel=1e-15)
 
 
-def test_hand_computed_decisions_on_a_flat_loss() -> None:
-    # History of five 1.0: median 1, MAD 0, so the spread is the floor 0.01 * 1 = 0.01.
-    # Limits: spike above 1.03, severe above 1.06.
+def test_hand_computed_decisions_on_a_falling_loss() -> None:
     rule = StabilityRule(window=5, min_history=5, threshold=3.0, severe=6.0, floor=0.01, patience=1)
-    losses = [1.0] * 5 + [1.02, 1.04, 1.10, 1.05, 1.0, 1.0, 1.2, math.nan, 1.0]
-    # 1.02: below 1.03 -> advance (history 1,1,1,1,1.02).
-    # 1.04: median 1, MAD 0 -> spread 0.01, limit 1.03 -> spike, a new episode: hold (entered
-    #       clipped, as 1.03).
-    # 1.10: history 1,1,1,1.02,1.03: median 1, MAD 0 -> severe above 1.06 -> back (once).
-    #       (entered as 1.03)
-    # 1.05: history 1,1,1.02,1.03,1.03: median 1.02, MAD 0.01 -> spread 0.014826, limit 1.0645
-    #       -> no spike: the episode ends, patience 1 -> hold.
-    # 1.0, 1.0: median 1.03, MAD 0.01 -> advance, advance.
-    # 1.2: history 1.03,1.03,1.05,1,1: median 1.03, MAD 0.02 -> spread 0.029652: spike above
-    #      1.1190, severe above 1.2079 -> a spike, a new episode: hold (entered as 1.1190).
-    # nan: severe, and this episode has not backed off -> back (not entered).
-    # 1.0: history 1.03,1.05,1,1,1.119: median 1.03, MAD 0.03 -> limit 1.163 -> no spike: the
-    #      episode ends, patience -> hold.
-    expected = ["advance"] * 5 + ["advance", "hold", "back", "hold", "advance", "advance", "hold",
-                                  "back", "hold"]
+    losses = [2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.45, 1.5, 1.2, 1.1, math.nan, 1.0]
+    # The first five: too little history -> advance.
+    # 1.5: history 2.0..1.6 falls 0.1 an update: slope -0.1, MAD 0, level = 1.8 - 0.1 * 3 = 1.5;
+    #      spread = floor 0.015 -> limits 1.545 / 1.59 -> advance.
+    # 1.45: history 1.9..1.5: level 1.7 - 0.3 = 1.4, spread 0.014 -> limits 1.442 / 1.484 -> a
+    #       spike, a new episode: hold (entered clipped, as 1.442).
+    # 1.5: history 1.8, 1.7, 1.6, 1.5, 1.442: differences -0.1 x3, -0.058: slope -0.1, MAD 0,
+    #      level 1.6 - 0.3 = 1.3, spread 0.013 -> severe above 1.378 -> back (once; entered 1.339).
+    # 1.2: differences -0.1, -0.1, -0.058, -0.103: slope -0.1, MAD 0.0015 (noise 0.0016 < floor
+    #      0.012), level 1.5 - 0.3 = 1.2 -> limit 1.236 -> no spike: the episode ends, patience 1
+    #      -> hold.
+    # 1.1: slope -0.1015, level 1.442 - 0.3045 = 1.1375, MAD 0.0195 -> spread 0.0204 -> limit
+    #      1.199 -> advance.
+    # nan: severe, a new episode -> back (not entered).
+    # 1.0: level 1.339 - 0.3045 = 1.0345 -> no spike: the episode ends, patience -> hold.
+    expected = ["advance"] * 5 + ["advance", "hold", "back", "hold", "advance", "back", "hold"]
     assert decisions(losses, rule) == expected
     assert oracle_decisions(losses, rule) == expected
 
@@ -335,3 +336,35 @@ def test_foreign_or_broken_states_are_rejected_unchanged() -> None:
         with pytest.raises(ScheduleValueError, match=message):
             clock.load_state_dict(bad)
         assert clock.state_dict() == good
+
+
+# -- planned bounds (describe, plot) -----------------------------------------------------------
+def test_latest_plan_follows_its_formula() -> None:
+    import numpy as np
+
+    from rampup.adaptive import LatestPlan, planned_bounds
+
+    schedule = rampup.with_warmup(rampup.Cosine(steps=950, min_lr_ratio=0.1), 50)
+    shortest, longest, latest = planned_bounds(schedule, 1000, "30%")
+    assert (shortest, longest) == (50, 300)
+    assert latest == LatestPlan(schedule, 50, 300, 1000)
+    for u in range(0, 1001, 7):
+        time = u * 50 // 300 if u < 300 else 50 + (u - 300) * 950 // 700
+        assert latest(u) == pytest.approx(schedule(time), rel=1e-12)
+    steps = np.arange(1001)
+    assert latest(steps) == pytest.approx([latest(int(u)) for u in steps], rel=1e-12)
+
+
+def test_describe_and_plot_show_the_bounds(capsys: pytest.CaptureFixture[str]) -> None:
+    from rampup.cli import main
+
+    schedule = rampup.schedule("warmup_cosine", warmup_steps=50, total_steps=1000)
+    text = rampup.describe(schedule, 1000, max_warmup=0.3)
+    speed = (1000 - 50) / (1000 - 300)
+    assert "between update 50 (never held) and update 300 (max_warmup)" in text
+    assert f"up to {speed:.3g}x faster to end at update 1000" in text
+    assert rampup.describe(schedule, 1000).count("\n") == text.count("\n") - 2
+    assert main(["plot", "warmup_cosine", "--total", "1000", "--warmup", "50", "--max-warmup", "30%"]) == 0
+    assert "and update 300 (max_warmup)" in capsys.readouterr().out
+    assert main(["plot", "warmup_cosine", "--total", "1000", "--warmup", "50", "--max-warmup", "20"]) == 2
+    assert "--max-warmup: max_warmup (20 updates) must be >= min_warmup (50" in capsys.readouterr().err

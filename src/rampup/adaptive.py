@@ -14,15 +14,22 @@ blocking and averages them over processes.
 The stability rule (:class:`StabilityRule`, one :class:`SpikeTest` per signal):
 
 - history: the last ``window`` finite values of the signal, each entered *clipped* to the spike
-  threshold it was tested against (so one outlier cannot widen the spread, and a lasting change of
+  limit it was tested against (so one outlier cannot widen the spread, and a lasting change of
   level is accepted after about ``window / 2`` updates);
-- centre ``m`` = median of the history, spread ``s = max(1.4826 * MAD, floor * |m|)`` (MAD = median
-  absolute deviation from ``m``; 1.4826 makes it the standard deviation for normal noise; the floor
-  keeps a near-constant history from calling every wobble a spike). Both scale with the signal, so
-  the test is scale-free: multiplying every loss by a constant changes no decision;
-- a value ``x`` is a *spike* if ``x > m + threshold * s`` and a *severe spike* if
-  ``x > m + severe * s`` or it is not finite (NaN, inf). With fewer than ``min_history`` values in
-  the history only non-finite values count as spikes.
+- the expected next value follows the recent trend: ``level = median(history) + b * (n + 1) / 2``
+  with ``b`` the median difference of consecutive values (a median alone lags behind a falling
+  loss, and a spike on a falling curve would hide under that lag); the noise of one value is
+  measured on the differences, so a trend does not count as noise:
+  ``spread = max(1.4826 * MAD(differences) / sqrt(2), floor * |level|)`` (MAD = median absolute
+  deviation; 1.4826 makes it the standard deviation for normal noise; the floor keeps a
+  near-constant history from calling every wobble a spike). Everything scales with the signal,
+  so the test is scale-free: multiplying every loss by a constant changes no decision;
+- a value ``x`` is a *spike* if ``x > level + threshold * spread`` and a *severe spike* if
+  ``x > level + severe * spread`` or it is not finite (NaN, inf). With fewer than ``min_history``
+  values in the history only non-finite values count as spikes. A loss that stops falling as fast
+  as its recent trend also ends above the level: the warmup then holds while the loss curve bends
+  (an unstable step often shows first as a loss that stops improving), until the window has
+  taken in the new pace.
 
 Each update's decision, from the worst result over the signals given (loss, and optionally the
 gradient norm and the update-to-weight ratio, Kosson et al. 2024):
@@ -45,6 +52,7 @@ signals they use, on every device, so a loss on a GPU is read without waiting fo
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import numbers
 import sys
@@ -52,7 +60,7 @@ import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from rampup.clock import Clock
 from rampup.durations import resolve_duration
@@ -111,11 +119,12 @@ def _median_absolute_deviation(ordered: Sequence[float], centre: float) -> float
 class SpikeTest:
     """The robust spike test for one signal (see the module docstring for the rule).
 
-    ``history`` keeps the last ``window`` values in arrival order and ``ordered`` the same values
-    sorted, so one update costs O(window): a sorted insert, a sorted removal and a linear MAD.
+    ``history`` keeps the last ``window`` values in arrival order, ``ordered`` the same values
+    sorted and ``steps`` the sorted differences of consecutive values, so one update costs
+    O(window): sorted inserts and removals, and linear medians and MADs.
     """
 
-    __slots__ = ("floor", "history", "min_history", "ordered", "severe", "threshold", "window")
+    __slots__ = ("floor", "history", "min_history", "ordered", "severe", "steps", "threshold", "window")
 
     def __init__(self, window: int, min_history: int, threshold: float, severe: float,
                  floor: float) -> None:
@@ -123,15 +132,23 @@ class SpikeTest:
         self.threshold, self.severe, self.floor = threshold, severe, floor
         self.history: deque[float] = deque()
         self.ordered: list[float] = []
+        self.steps: list[float] = []
 
     def limits(self) -> tuple[float, float] | None:
-        """(spike limit, severe limit) for the next value, or None while the history is short."""
-        if len(self.ordered) < self.min_history:
+        """(spike limit, severe limit) for the next value, or None while the history is short.
+
+        ``level = median(history) + slope * (n + 1) / 2`` with ``slope`` the median difference of
+        consecutive values (the median sits mid-window, ``(n + 1) / 2`` updates before the next
+        value); ``spread = max(1.4826 * MAD(differences) / sqrt(2), floor * |level|)``.
+        """
+        n = len(self.history)
+        if n < self.min_history:
             return None
-        centre = _median(self.ordered)
-        spread = max(MAD_TO_SIGMA * _median_absolute_deviation(self.ordered, centre),
-                     self.floor * abs(centre))
-        return centre + self.threshold * spread, centre + self.severe * spread
+        slope = _median(self.steps)
+        level = _median(self.ordered) + slope * (n + 1) / 2.0
+        noise = MAD_TO_SIGMA * _median_absolute_deviation(self.steps, slope) / math.sqrt(2.0)
+        spread = max(noise, self.floor * abs(level))
+        return level + self.threshold * spread, level + self.severe * spread
 
     def score(self, value: float) -> int:
         """0: no spike, 1: spike, 2: severe spike (or not finite). Changes nothing."""
@@ -147,11 +164,14 @@ class SpikeTest:
         limits = self.limits()
         if limits is not None and value > limits[0]:
             value = limits[0]
+        if self.history:
+            bisect.insort(self.steps, value - self.history[-1])
         self.history.append(value)
         bisect.insort(self.ordered, value)
         if len(self.history) > self.window:
             old = self.history.popleft()
             del self.ordered[bisect.bisect_left(self.ordered, old)]
+            del self.steps[bisect.bisect_left(self.steps, self.history[0] - old)]
 
     def state(self) -> list[float]:
         return list(self.history)
@@ -159,6 +179,7 @@ class SpikeTest:
     def load(self, values: Sequence[float]) -> None:
         self.history = deque(values)
         self.ordered = sorted(values)
+        self.steps = sorted(b - a for a, b in itertools.pairwise(values))
 
 
 @dataclass(frozen=True)
@@ -318,6 +339,74 @@ def warmup_length(schedules: Sequence[Schedule]) -> int | None:
     return max(lengths) if lengths else None
 
 
+@dataclass(frozen=True, slots=True)
+class LatestPlan(Schedule):
+    """The rates an adaptive warmup gives when it takes its longest: the warmup (``warmup`` steps
+    of ``schedule``) spread over ``latest`` updates (holds spread evenly), then the rest of the
+    schedule (up to ``total``) compressed into the updates left so the run ends on time.
+
+    ``time(u) = floor(u * warmup / latest)`` for ``u < latest``, else
+    ``warmup + floor((u - latest) * (total - warmup) / (total - latest))``. For plots and
+    descriptions of the planned bounds; the schedule itself is the earliest plan.
+    """
+
+    schedule: Schedule
+    warmup: int
+    latest: int
+    total: int
+    shape: ClassVar[str] = "adaptive_latest"
+
+    def __post_init__(self) -> None:
+        check_int("warmup", self.warmup, minimum=1)
+        check_int("latest", self.latest, minimum=self.warmup)
+        check_int("total", self.total, minimum=self.latest + 1)
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        w, m, n = self.warmup, self.latest, self.total
+        if xp.is_scalar:
+            time = t * w // m if t < m else w + (t - m) * (n - w) // (n - m)
+        else:
+            early = xp.floor((t * w + 1e-9) / m)
+            late = w + xp.floor(((t - m) * (n - w) + 1e-9) / (n - m))
+            time = xp.where(t < m, early, late)
+        return self.schedule._eval(time, xp)
+
+    @property
+    def horizon(self) -> int | None:
+        return None if self.schedule.horizon is None else self.total
+
+    def label(self) -> str:
+        return f"adaptive warmup at its longest ({self.latest} updates)"
+
+
+def planned_bounds(schedule: Schedule, total: int, max_warmup: int | float | str,
+                   min_warmup: int | None = None) -> tuple[int, int, LatestPlan]:
+    """(shortest warmup, longest warmup, the plan at the longest) for an adaptive warmup of
+    ``schedule`` over ``total`` updates; raises on bounds that cannot hold (as the clock does)."""
+    clock = AdaptiveWarmup(max_warmup, min_warmup=min_warmup)
+    clock.bind([schedule], total)
+    assert clock.min_warmup is not None and clock.max_warmup is not None
+    return clock.min_warmup, clock.max_warmup, LatestPlan(schedule, clock.min_warmup, clock.max_warmup, total)
+
+
+def describe_bounds(schedule: Schedule, total: int, max_warmup: int | float | str,
+                    peak_lr: float | None = None) -> str:
+    """Lines for ``describe``: where an adaptive warmup of ``schedule`` can end, and what its
+    longest plan does to the rest of the run."""
+    shortest, longest, latest = planned_bounds(schedule, total, max_warmup)
+    speed = (total - shortest) / (total - longest)
+    scale = 1.0 if peak_lr is None else peak_lr
+    mid = (longest + total) // 2
+    return "\n".join([
+        f"  adaptive warmup: reaches the peak between update {shortest} (never held) and update "
+        f"{longest} (max_warmup); the rest of the schedule then runs up to {speed:.3g}x faster to "
+        f"end at update {total}",
+        f"  at its longest: at update {longest // 2}: {latest(longest // 2) * scale:.6g}, at "
+        f"update {mid}: {latest(mid) * scale:.6g} (vs {schedule(mid) * scale:.6g} on the shortest), "
+        f"at update {total}: {latest(total) * scale:.6g}",
+    ])
+
+
 def _plain_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -408,6 +497,7 @@ class AdaptiveWarmup(Clock):
         self.warmup_end: int | None = None  # the update count at which the warmup ended
         self.replanned = False  # the end-of-warmup re-plan was made (or was not needed)
         self.events: list[list[Any]] = []  # [first update, last update, decision, position]
+        self._observed: dict[str, Any] = {}  # signals given ahead of the coming step (observe)
 
     # -- binding to a plan --------------------------------------------------------------------
     def attach(self, scheduler: _Attached) -> None:
@@ -457,10 +547,26 @@ class AdaptiveWarmup(Clock):
         self.min_warmup, self.max_warmup, self.total = minimum, maximum, total
 
     # -- one update ---------------------------------------------------------------------------
+    def observe(self, **signals: Any) -> None:
+        """Give the signals of the update in progress before ``scheduler.step()`` is called.
+
+        For training loops that step the scheduler themselves without signals (Lightning,
+        transformers' Trainer; see their callbacks in :mod:`rampup.torch.callbacks`): the next
+        ``advance`` uses these, and signals passed to ``scheduler.step()`` itself win.
+        """
+        for name in signals:
+            if name not in SIGNAL_NAMES:
+                raise ScheduleTypeError(
+                    f"observe() got an unknown signal {name!r}; known: {', '.join(SIGNAL_NAMES)}"
+                )
+        self._observed = {k: v for k, v in signals.items() if v is not None}
+
     def advance(self, signals: Mapping[str, Any]) -> None:
+        observed = self._observed
         if self.warmup_end is not None:
             if not self.replanned:
                 self._replan()
+            self._observed = {}
             self.position += 1
             self.updates += 1
             return
@@ -469,14 +575,17 @@ class AdaptiveWarmup(Clock):
                 "AdaptiveWarmup is not attached: pass it as Scheduler(..., clock=AdaptiveWarmup(...)) "
                 "(or call bind(schedules, total) first)"
             )
+        if observed:
+            signals = {**observed, **{k: v for k, v in signals.items() if v is not None}}
         entry = self._read(signals)  # validates before anything changes
-        self.pending.append(entry)
-        if len(self.pending) > self.lag:
-            values = self._resolve(self.pending[0])
-            decision = "advance" if values is None else self._decide(values)
-            self.pending.popleft()
-        else:
-            decision = "advance"
+        queue = [*self.pending, entry]
+        decision = "advance"
+        if len(queue) > self.lag:
+            values = self._resolve(queue.pop(0))
+            if values is not None:
+                decision = self._decide(values)  # raises (changing nothing) on non-finite runs
+        self.pending = deque(queue)
+        self._observed = {}
         self._move(decision)
 
     def _read(self, signals: Mapping[str, Any]) -> Any:
@@ -696,8 +805,11 @@ def _distributed() -> bool:
 
 __all__ = [
     "AdaptiveWarmup",
+    "LatestPlan",
     "SpikeTest",
     "StabilityController",
     "StabilityRule",
+    "describe_bounds",
+    "planned_bounds",
     "warmup_length",
 ]

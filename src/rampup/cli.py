@@ -213,7 +213,9 @@ def cli() -> None:
 @click.argument("name", required=False)
 @_schedule_options
 @click.option("-o", "--output", help="Write a figure (.png, .svg or .pdf) instead of a text plot.")
-def plot_command(name: str | None, output: str | None, **options: Any) -> None:
+@click.option("--max-warmup", help="Also show an adaptive warmup's bounds: its longest warmup "
+              "(updates or a share of --total, e.g. 30%); the schedule's warmup is the shortest.")
+def plot_command(name: str | None, output: str | None, max_warmup: str | None, **options: Any) -> None:
     """Draw one schedule: in the terminal, or as an image with -o.
 
     \b
@@ -225,10 +227,18 @@ def plot_command(name: str | None, output: str | None, **options: Any) -> None:
     """
     schedule, total = build(name, options)
     label = name or Path(options["config"]).name
+    bounds = _adaptive_bounds(schedule, total, max_warmup, options.get("lr"))
     if output:
         from rampup.plot import Curve, save_figure
 
-        path = save_figure([Curve(label, schedule)], total, _image_path(output),
+        curves = [Curve(label, schedule)]
+        if bounds is not None and max_warmup is not None:
+            from rampup.adaptive import planned_bounds
+
+            shortest, longest, latest = planned_bounds(schedule, total, _max_warmup(max_warmup))
+            curves = [Curve(f"{label} (adaptive warmup at its shortest, {shortest} updates)", schedule),
+                      Curve(f"adaptive warmup at its longest ({longest} updates)", latest)]
+        path = save_figure(curves, total, _image_path(output),
                            peak_lr=options.get("lr"), steps_per_epoch=options.get("steps_per_epoch"))
         click.echo(f"wrote {path}")
         return
@@ -236,6 +246,24 @@ def plot_command(name: str | None, output: str | None, **options: Any) -> None:
 
     click.echo(f"{label}: {total} steps")
     click.echo(text_plot(schedule, total, width=min(_terminal_width(), 120), peak_lr=options.get("lr")))
+    if bounds is not None:
+        click.echo(bounds)
+
+
+def _max_warmup(text: str) -> int | str:
+    return int(text) if text.strip().isdigit() else text.strip()
+
+
+def _adaptive_bounds(schedule: Schedule, total: int, max_warmup: str | None, lr: float | None) -> str | None:
+    """The planned bounds of an adaptive warmup (--max-warmup), checked before anything is drawn."""
+    if max_warmup is None:
+        return None
+    from rampup.adaptive import describe_bounds
+
+    try:
+        return describe_bounds(schedule, total, _max_warmup(max_warmup), lr)
+    except RampupError as problem:
+        _fail(f"--max-warmup: {problem}")
 
 
 def _spec(spec: str, options: dict[str, Any]) -> tuple[str, Schedule, int]:
@@ -433,7 +461,8 @@ def _error(message: object) -> None:
 
 @cli.command("demo")
 @click.option("--experiment", "experiments", multiple=True,
-              help="transformer or large_batch (repeat for both; default both).")
+              help="transformer or large_batch (repeat for both; default both), or adaptive "
+              "(adaptive warmup against fixed warmups; not in the default).")
 @click.option("--seeds", type=int, help="Seeds per variant (default: 3 transformer, 2 large_batch).")
 @click.option("--steps", type=int, help="Optimizer steps per run (large_batch: of the large-batch runs).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
@@ -487,6 +516,10 @@ def demo_command(experiments: tuple[str, ...], seeds: int | None, steps: int | N
         progress=not no_progress, custom=custom, command=command.strip(),
     )
     results = run_demo(options)
+    if "adaptive" in results and "report" in results["adaptive"]:
+        for study in results["adaptive"]["studies"]:
+            click.echo(f"{study['label']}: {study['verdict']['text']}")
+        click.echo(f"report: {results['adaptive']['report']}")
     if "report" not in results:
         return
     rows = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rampup.errors import check_int, check_real
+from rampup.errors import ScheduleValueError, check_int, check_real
 from rampup.schedules.base import Schedule
 
 
@@ -12,11 +12,26 @@ def _fmt(value: float, peak_lr: float | None) -> str:
     return f"{value * peak_lr:.6g}" if peak_lr is not None else f"{value:.6g}"
 
 
-def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float | None = None) -> str:
+def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float | None = None,
+             *, max_warmup: int | float | str | None = None) -> str:
     """Describe ``schedule`` over ``total_steps`` (default: where it stops changing).
 
-    Values are multipliers of the peak, or absolute rates when ``peak_lr`` is given.
+    Values are multipliers of the peak, or absolute rates when ``peak_lr`` is given. With
+    ``max_warmup`` (an :class:`~rampup.AdaptiveWarmup` bound) a last line gives the planned
+    bounds of an adaptive warmup on this schedule.
     """
+    text = _describe(schedule, total_steps, peak_lr)
+    if max_warmup is None:
+        return text
+    from rampup.adaptive import describe_bounds
+
+    total = total_steps if total_steps is not None else schedule.horizon
+    if total is None:
+        raise ScheduleValueError("max_warmup: pass total_steps to describe an adaptive warmup")
+    return text + "\n" + describe_bounds(schedule, total, max_warmup, peak_lr)
+
+
+def _describe(schedule: Schedule, total_steps: int | None, peak_lr: float | None) -> str:
     if peak_lr is not None:
         peak_lr = check_real("peak_lr", peak_lr, low=0.0, low_open=True)
     total = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)

@@ -39,9 +39,9 @@ class DemoOptions:
 def check_options(options: DemoOptions) -> None:
     """Reject bad options before anything is written (ValueError naming the option)."""
     for name in options.experiments:
-        if name not in EXPERIMENTS:
+        if name not in EXPERIMENTS and name != "adaptive":
             raise ScheduleValueError(
-                f"--experiment must be one of {', '.join(EXPERIMENTS)}, got {name!r}"
+                f"--experiment must be one of {', '.join(EXPERIMENTS)}, adaptive, got {name!r}"
             )
     if options.seeds is not None and options.seeds < 1:
         raise ScheduleValueError(f"--seeds must be >= 1, got {options.seeds}")
@@ -102,6 +102,11 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     results: dict[str, Any] = {"world_size": size, "quick": options.quick, "experiments": {}}
     try:
         for name in options.experiments:
+            if name == "adaptive":  # adaptive warmup vs fixed warmups: its own grid and report
+                from rampup.demo.adaptive import run_adaptive
+
+                results["adaptive"] = run_adaptive(options, device, rank)
+                continue
             experiment = EXPERIMENTS[name]()
             sizes = experiment.quick if options.quick else experiment.sizes
             sizes = Sizes(steps=options.steps or sizes.steps, seeds=options.seeds or sizes.seeds,
@@ -130,7 +135,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
                     if rank == 0 and options.progress:
                         _say_done(experiment, record)
             results["experiments"][name] = aggregate(experiment, runs, per_epoch)
-        if rank == 0:
+        if rank == 0 and results["experiments"]:
             report = write_report(results, options.out, options.command)
             results["report"] = str(report)
     finally:

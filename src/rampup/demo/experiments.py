@@ -39,6 +39,7 @@ class Variant:
     peak_lr: float
     schedule: ScheduleBuilder
     epochs_scale: int = 1  # the small-batch baseline runs k times more (smaller) steps
+    clock: Callable[[int], Any] | None = None  # total steps -> a rampup clock (adaptive warmup)
 
 
 @dataclass(frozen=True)
