@@ -280,7 +280,12 @@ def test_bounds_are_checked() -> None:
         assert clock.min_warmup is None
     with pytest.raises(ScheduleValueError, match="does not start with a Warmup"):
         AdaptiveWarmup(0.3).bind([rampup.Cosine(steps=100)], 100)
-    assert AdaptiveWarmup(50, min_warmup=5).bind([rampup.Cosine(steps=100)], None) is None
+    assert AdaptiveWarmup(50, min_warmup=8).bind([rampup.Cosine(steps=100)], None) is None
+    # the spike test needs lag + min_history updates before it can act
+    with pytest.raises(ScheduleValueError, match=r"min_warmup: the warmup phase is 6 steps, shorter than "
+                                                 r"the 7"):
+        AdaptiveWarmup(50).bind([rampup.with_warmup(rampup.Cosine(steps=94), 6)], 100)
+    AdaptiveWarmup(50, lag=1).bind([rampup.with_warmup(rampup.Cosine(steps=94), 6)], 100)
     for kwargs, name in [({"max_warmup": -3}, "max_warmup"), ({"max_warmup": 1.5}, "max_warmup"),
                          ({"max_warmup": 0.0}, "max_warmup"), ({"max_warmup": True}, "max_warmup"),
                          ({"max_warmup": 10, "min_warmup": 0}, "min_warmup"),

@@ -45,7 +45,7 @@ def test_quick_adaptive_demo_writes_its_report(quick: tuple[Path, str]) -> None:
         total = summary["total_steps"]
         for seed in summary["variants"]["adaptive"]["per_seed"]:
             warmup = seed["warmup"]
-            assert warmup["min_warmup"] == math.ceil(study.MIN_FRACTION * total - 1e-9)
+            assert warmup["min_warmup"] == max(math.ceil(study.MIN_FRACTION * total - 1e-9), 7)
             assert warmup["max_warmup"] == math.ceil(study.MAX_FRACTION * total - 1e-9)
             if warmup["warmup_done"]:
                 assert warmup["min_warmup"] <= warmup["warmup_updates"] <= warmup["max_warmup"]

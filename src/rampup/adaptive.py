@@ -431,7 +431,8 @@ class AdaptiveWarmup(Clock):
 
     Args:
         max_warmup: the latest update at which the warmup ends: a count, a fraction of the planned
-            total (``0.3`` or ``"30%"``). Default ``0.25``.
+            total (``0.3`` or ``"30%"``). Default ``0.5``: a bound, not a target (the warmup only
+            gets there if it keeps holding).
         min_warmup: the shortest warmup, in updates (= schedule steps of the warmup phase).
             Default: the length of the schedule's own warmup phase; given, it must match it (or
             name the first steps of a schedule that does not start with a ``Warmup``).
@@ -455,7 +456,7 @@ class AdaptiveWarmup(Clock):
 
     def __init__(
         self,
-        max_warmup: int | float | str = 0.25,
+        max_warmup: int | float | str = 0.5,
         *,
         min_warmup: int | None = None,
         rule: StabilityRule | None = None,
@@ -472,7 +473,7 @@ class AdaptiveWarmup(Clock):
             check_real("max_warmup", max_warmup, low=0.0, high=1.0, low_open=True, high_open=True)
         elif isinstance(max_warmup, numbers.Integral):
             check_int("max_warmup", max_warmup, minimum=1)
-        self.max_warmup_spec = max_warmup
+        self.max_warmup_spec: int | float | str = max_warmup
         self.min_warmup_spec = None if min_warmup is None else check_int("min_warmup", min_warmup, minimum=1)
         if rule is not None and not isinstance(rule, StabilityRule):
             raise ScheduleTypeError(f"rule must be a rampup.StabilityRule, got {type(rule).__name__}")
@@ -524,6 +525,13 @@ class AdaptiveWarmup(Clock):
             raise ScheduleValueError(
                 f"min_warmup={minimum} but the schedule's warmup phase is {found} steps: the "
                 "shortest adaptive warmup is the schedule's own warmup; make them equal"
+            )
+        needed = self.lag + self.rule.min_history
+        if minimum < needed:
+            raise ScheduleValueError(
+                f"min_warmup: the warmup phase is {minimum} steps, shorter than the {needed} updates "
+                f"the spike test needs before it can act (lag {self.lag} + min_history "
+                f"{self.rule.min_history}); give the schedule a warmup of at least {needed} steps"
             )
         spec = self.max_warmup_spec
         if isinstance(spec, numbers.Integral):
@@ -684,7 +692,8 @@ class AdaptiveWarmup(Clock):
         }
 
     def report(self) -> dict[str, Any]:
-        return {"adaptive_warmup": self.summary()}
+        """``scheduler.report()``'s part: the summary, and the same in words (``"text"``)."""
+        return {"adaptive_warmup": self.summary() | {"text": self.describe()}}
 
     def describe(self) -> str:
         """One paragraph in words (for ``report()`` and logs)."""

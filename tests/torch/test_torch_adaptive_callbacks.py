@@ -65,7 +65,8 @@ def test_lightning_callback_feeds_each_updates_mean_loss_and_grad_norm(monkeypat
             optimizer = torch.optim.SGD(self.parameters(), lr=0.05)
             schedule = rampup.with_warmup(rampup.Cosine(steps=8), 4)
             config = lr_scheduler_config(optimizer, schedule, total_steps=12,
-                                         scheduler_options={"clock": AdaptiveWarmup(6, lag=1)})
+                                         scheduler_options={"clock": AdaptiveWarmup(
+                                             6, lag=1, rule=rampup.StabilityRule(min_history=3))})
             self.scheduler = config["scheduler"]
             return {"optimizer": optimizer, "lr_scheduler": config}
 
@@ -108,7 +109,7 @@ def test_trainer_callback_feeds_each_updates_mean_loss(monkeypatch: pytest.Monke
     data = [{"input_ids": ids[i], "labels": torch.tensor(int(ids[i, 0]) % 2)} for i in range(32)]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scheduler = Scheduler(optimizer, rampup.with_warmup(rampup.Cosine(steps=5), 3), total_steps=8,
-                          clock=AdaptiveWarmup(6, lag=1))
+                          clock=AdaptiveWarmup(6, lag=0, rule=rampup.StabilityRule(min_history=3)))
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=4, gradient_accumulation_steps=2,
         num_train_epochs=2, report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True,

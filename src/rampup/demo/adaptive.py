@@ -32,6 +32,7 @@ from rampup import (
     Join,
     MultiStep,
     Schedule,
+    StabilityRule,
     Warmup,
     untuned_warmup_steps,
     with_warmup,
@@ -41,8 +42,8 @@ from rampup.demo import experiments as base
 from rampup.demo.experiments import Experiment, Sizes, Variant
 from rampup.demo.report import TAIL
 
-MIN_FRACTION = 0.05
-MAX_FRACTION = 0.3
+MIN_FRACTION = 0.1  # the schedule's warmup phase: the shortest adaptive warmup
+MAX_FRACTION = 0.5  # AdaptiveWarmup's default max_warmup
 LM_RATES = (1e-3, 3e-3, 1e-2)
 LM_WIDTH = 64  # half the demo's width (6 layers, context 64 as there), so the grid fits ~20 minutes
 SCALES = (8, 16)
@@ -52,12 +53,16 @@ STALLED = 0.25  # a final loss this far above the best variant's counts as stall
 
 
 def adaptive_clock(total: int) -> AdaptiveWarmup:
-    """The one adaptive configuration used everywhere: defaults, longest warmup MAX_FRACTION."""
-    return AdaptiveWarmup(MAX_FRACTION)
+    """The one adaptive configuration used everywhere: AdaptiveWarmup's defaults."""
+    clock = AdaptiveWarmup()
+    assert clock.max_warmup_spec == MAX_FRACTION
+    return clock
 
 
 def min_warmup(total: int) -> int:
-    return max(1, math.ceil(MIN_FRACTION * total - 1e-9))
+    """MIN_FRACTION of training, but at least the updates the spike test needs to act (7)."""
+    rule = StabilityRule()
+    return max(math.ceil(MIN_FRACTION * total - 1e-9), AdaptiveWarmup().lag + rule.min_history)
 
 
 @dataclasses.dataclass
@@ -340,7 +345,8 @@ def write_report(results: dict[str, Any], folder: Path, command: str) -> Path:
         "## Summary", "",
         f"Adaptive is within the seed noise of the best fixed warmup (or better) in {len(met)} of "
         f"{len(goal)} cases." + ("" if len(met) == len(goal) else " Where not: " + "; ".join(
-            f"{s['label']}: {s['verdict']['text']}" for s in goal if not s["verdict"]["within"])), "",
+            f"{s['label']}: {s['verdict']['text'].rstrip('.')}" for s in goal
+            if not s["verdict"]["within"]) + "."), "",
         "Final losses average the last 10 updates and are means over seeds; the spread is max - min "
         "over seeds; test accuracy is the last evaluation. A diverged seed (loss not finite or above "
         "1000) is left out of the means and counted. Warmup updates: the update at which the "
