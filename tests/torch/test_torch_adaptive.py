@@ -210,3 +210,21 @@ def test_bad_bounds_fail_when_the_scheduler_is_built() -> None:
         scheduler, opt = build()
         opt.step()
         scheduler.step(loss=torch.ones(2))
+
+
+@pytest.mark.parametrize("offset", [-1, 0, 1])
+def test_resume_around_the_end_of_warmup_is_bit_for_bit(offset: int) -> None:
+    # Saved just before, at (re-plan still to come) and just after the update that ends the warmup.
+    values = losses(2)[:TOTAL]
+    reference, opt = build()
+    expected = train(reference, opt, values)
+    end = reference.report(warn=False)["adaptive_warmup"]["warmup_updates"]
+    assert end > WARMUP  # the re-plan is real
+    cut = end + offset
+    first, opt1 = build()
+    rates = train(first, opt1, values[:cut])
+    assert (first.changes == []) == (cut <= end)  # the re-plan happens on the update after the end
+    second, opt2 = build()
+    second.load_state_dict(first.state_dict())
+    rates += train(second, opt2, values[cut:])
+    assert rates == expected and second.changes == reference.changes
