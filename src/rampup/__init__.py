@@ -1,5 +1,6 @@
 """rampup: learning-rate warmup and schedules as exact, pure, vectorised functions of the step."""
 
+from rampup.adaptive import AdaptiveWarmup, StabilityRule
 from rampup.config import from_dict, from_json, from_yaml, load, save, to_json, to_yaml
 from rampup.describe import describe
 from rampup.durations import (
@@ -46,6 +47,7 @@ __version__ = "0.1.0"
 __all__ = [
     "REGISTRY",
     "SGDR",
+    "AdaptiveWarmup",
     "Clamp",
     "Constant",
     "Cosine",
@@ -64,6 +66,7 @@ __all__ = [
     "ScheduleTypeError",
     "ScheduleValueError",
     "SqrtDecay",
+    "StabilityRule",
     "Step",
     "TrainingSteps",
     "Triangular",
