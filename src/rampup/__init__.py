@@ -2,7 +2,6 @@
 
 from rampup.adaptive import AdaptiveWarmup, StabilityRule
 from rampup.config import from_dict, from_json, from_yaml, load, save, to_json, to_yaml
-from rampup.describe import describe
 from rampup.durations import (
     TrainingSteps,
     linear_scaling,
@@ -40,6 +39,7 @@ from rampup.schedules import (
     untuned_warmup_steps,
     with_warmup,
 )
+from rampup.summary import describe
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rampup.errors import MAX_STEP, ScheduleTypeError, ScheduleValueError, check_int, check_real
+from rampup.errors import MAX_STEP, ScheduleTypeError, check_int, check_real
 
 
 @runtime_checkable
@@ -43,26 +43,11 @@ def _probe_steps(total: int, joints: set[int]) -> tuple[np.ndarray, bool]:
     return steps[(steps >= 0) & (steps <= total)], True
 
 
-def describe(schedule: Describable, total_steps: int | None = None, peak_lr: float | None = None,
-             *, max_warmup: int | float | str | None = None) -> str:
+def describe(schedule: Describable, total_steps: int | None = None, peak_lr: float | None = None) -> str:
     """Describe ``schedule`` over ``total_steps`` (default: where it stops changing).
 
-    Values are multipliers of the peak, or absolute rates when ``peak_lr`` is given. With
-    ``max_warmup`` (an :class:`~rampup.AdaptiveWarmup` bound) a last line gives the planned
-    bounds of an adaptive warmup on this schedule.
+    Values are multipliers of the peak, or absolute rates when ``peak_lr`` is given.
     """
-    text = _describe(schedule, total_steps, peak_lr)
-    if max_warmup is None:
-        return text
-    from rampup.adaptive import describe_bounds
-
-    total = total_steps if total_steps is not None else schedule.horizon
-    if total is None:
-        raise ScheduleValueError("max_warmup: pass total_steps to describe an adaptive warmup")
-    return text + "\n" + describe_bounds(schedule, total, max_warmup, peak_lr)  # type: ignore[arg-type]
-
-
-def _describe(schedule: Describable, total_steps: int | None, peak_lr: float | None) -> str:
     if not isinstance(schedule, Describable):
         raise ScheduleTypeError(f"schedule must be a rampup Schedule, got {type(schedule).__name__}")
     if peak_lr is not None:
