@@ -69,7 +69,8 @@ class Translation:
 
     ``total`` says what transformers' ``get_scheduler`` does with ``num_training_steps``
     (``"required"``, ``"optional"``, ``"ignored"``); ``warmup`` whether the name has a warmup
-    (``get_scheduler`` ignores ``num_warmup_steps`` for ``constant``). ``durations`` are the
+    (``get_scheduler`` ignores ``num_warmup_steps`` for ``constant``) and ``endpoints`` its
+    warmup's default endpoints (see ``Warmup``). ``durations`` are the
     options that count steps (rampup's registry also takes durations such as ``"10%"`` there).
     """
 
@@ -78,6 +79,7 @@ class Translation:
     options: Mapping[str, Any]
     total: str = "required"
     warmup: bool = True
+    endpoints: str = TRANSFORMERS_ENDPOINTS
     required: tuple[str, ...] = ()
     durations: frozenset[str] = field(default_factory=frozenset)
 
@@ -159,6 +161,9 @@ def _inverse_sqrt(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule
     return prefixed(InverseSqrt(timescale=timescale), warmup, o, endpoints=TRANSFORMERS_ENDPOINTS)
 
 
+_FIRST_STEP_NONZERO = "end"
+
+
 def _cosine_warmup_with_min_lr(warmup: int, total: int | None, o: dict[str, Any]) -> Schedule:
     # Its warmup's first update is already above 0 ("end"), or from warmup_lr_rate at update 0 to
     # the peak at the last warmup update ("both"); its cosine counts t - W + 1 ("end").
@@ -166,7 +171,7 @@ def _cosine_warmup_with_min_lr(warmup: int, total: int | None, o: dict[str, Any]
     main = Cosine(steps=_decay_steps(warmup, total), cycles=_cycles(o), min_lr_ratio=floor,
                   endpoints="end")
     if o["warmup_lr_rate"] is None:
-        return prefixed(main, warmup, o, endpoints="end")
+        return prefixed(main, warmup, o, endpoints=_FIRST_STEP_NONZERO)
     if o.get("warmup_start") is not None:
         raise ScheduleValueError("give warmup_lr_rate or warmup_start, not both")
     rate = check_real("warmup_lr_rate", o["warmup_lr_rate"], low=0.0, high=1.0)
@@ -243,6 +248,7 @@ TRANSLATIONS: dict[str, Translation] = {
         _cosine_warmup_with_min_lr,
         {"num_cycles": 0.5, "min_lr": None, "min_lr_rate": None, "warmup_lr_rate": None,
          "peak_lr": None},
+        endpoints=_FIRST_STEP_NONZERO,
     ),
     "warmup_stable_decay": Translation(
         "warmup, a stable plateau, then a decay to min_lr_ratio (transformers)",

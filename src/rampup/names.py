@@ -27,7 +27,7 @@ from rampup.errors import (
     closest,
     show,
 )
-from rampup.hf import TRANSFORMERS_ENDPOINTS, TRANSLATIONS, check_options, translate
+from rampup.hf import TRANSLATIONS, check_options, translate
 from rampup.recipes import (
     DECAY_CURVES,
     WARMUP_OPTIONS,
@@ -79,7 +79,8 @@ class Entry:
     Built either by ``main`` (what follows the warmup; the registry puts the warmup in front) or
     by ``build`` (the whole schedule, for names whose warmup is their own). ``warmup``: the name
     takes a warmup length with the warmup options (``warmup_curve``, ``warmup_start``,
-    ``warmup_endpoints``), whose default endpoints are ``endpoints``. ``required``: options that
+    ``warmup_endpoints``), whose default endpoints are ``endpoints`` (transformers' names, built
+    by :mod:`rampup.hf`, repeat their translation's). ``required``: options that
     must be given, ``"warmup"`` for a warmup length (a name whose warmup is its own shape, as
     ``goyal``'s). A name neither with ``warmup`` nor requiring one refuses a warmup length.
     ``durations``: options that count steps, which also take durations (``"30ep"``, ``"10%"``).
@@ -136,7 +137,7 @@ for _name, _translation in TRANSLATIONS.items():
     _register(Entry(
         _name, _translation.summary, dict(_translation.options), build=_translated(_name),
         needs_total=_translation.total == "required", warmup=_translation.warmup,
-        endpoints=TRANSFORMERS_ENDPOINTS, required=_translation.required,
+        endpoints=_translation.endpoints, required=_translation.required,
         durations=_translation.durations, transformers=True,
     ))
 
