@@ -12,8 +12,8 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent.parent / "src"
 
-# Circles known and accepted for now: each must still exist, so an entry cannot outlive its
-# circle (none today).
+# Circles known to exist while they are being removed; each must still exist, so an entry cannot
+# outlive its circle. Delete an entry when its circle is gone. (None left.)
 KNOWN: set[frozenset[str]] = set()
 
 

@@ -1,7 +1,7 @@
 """rampup: learning-rate warmup and schedules as exact, pure, vectorised functions of the step."""
 
+from rampup.adaptive import AdaptiveWarmup, StabilityRule
 from rampup.config import from_dict, from_json, from_yaml, load, save, to_json, to_yaml
-from rampup.describe import describe
 from rampup.durations import (
     TrainingSteps,
     linear_scaling,
@@ -39,6 +39,7 @@ from rampup.schedules import (
     untuned_warmup_steps,
     with_warmup,
 )
+from rampup.summary import describe
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,7 @@ __version__ = "0.1.0"
 __all__ = [
     "REGISTRY",
     "SGDR",
+    "AdaptiveWarmup",
     "Clamp",
     "Constant",
     "Cosine",
@@ -64,6 +66,7 @@ __all__ = [
     "ScheduleTypeError",
     "ScheduleValueError",
     "SqrtDecay",
+    "StabilityRule",
     "Step",
     "TrainingSteps",
     "Triangular",

@@ -69,6 +69,14 @@ class Clock:
     def start(self) -> None:
         """Called when a scheduler attaches the clock or loads its state (resets any timer)."""
 
+    def attach(self, scheduler: Any) -> None:
+        """Called once by the scheduler that takes this clock, before its first rate is written
+        (a clock that changes the plan keeps the scheduler here; the default needs nothing)."""
+
+    def report(self) -> dict[str, Any]:
+        """What the clock adds to ``scheduler.report()`` (default: nothing)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """Plain data: everything needed to continue exactly."""
         return {"position": self.position}

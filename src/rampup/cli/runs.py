@@ -21,7 +21,8 @@ from rampup.schedules import Schedule
 @click.option("--experiment", "experiments", multiple=True,
               help="transformer or large_batch (repeat for both; default both); not run by default: "
                    "probe (the range-test and critical-rate experiment), wsd (cooldowns branched from "
-                   "one constant-rate run vs cosine runs, about 10 minutes).")
+                   "one constant-rate run vs cosine runs, about 10 minutes), adaptive (adaptive "
+                   "warmup against fixed warmups, about 15 minutes).")
 @click.option("--seeds", type=int, help="Seeds per variant (default: 3 transformer, 2 large_batch).")
 @click.option("--steps", type=int, help="Optimizer steps per run (large_batch: of the large-batch runs).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
@@ -84,6 +85,10 @@ def demo_command(experiments: tuple[str, ...], seeds: int | None, steps: int | N
         progress=not no_progress, custom=custom, command=command.strip(),
     )
     results = run_demo(options)
+    if "adaptive" in results and "report" in results["adaptive"]:
+        for study in results["adaptive"]["studies"]:
+            click.echo(f"{study['label']}: {study['verdict']['text']}")
+        click.echo(f"report: {results['adaptive']['report']}")
     if "wsd_report" in results:
         from rampup.demo.wsd import verdict as wsd_verdict
 

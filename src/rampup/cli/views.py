@@ -35,7 +35,8 @@ from rampup.cli.params import (
     _short,
 )
 from rampup.config import to_json, to_yaml
-from rampup.errors import MissingDependencyError
+from rampup.errors import MissingDependencyError, RampupError
+from rampup.schedules import Schedule
 
 
 @click.command("plot")
@@ -45,8 +46,10 @@ from rampup.errors import MissingDependencyError
 @click.option("--state", "state_path", metavar="FILE",
               help="A Scheduler state (or a checkpoint holding one) saved with torch.save: draw "
               "what ran and what is planned, with the changes marked.")
+@click.option("--max-warmup", help="Also show an adaptive warmup's bounds: its longest warmup "
+              "(updates or a share of --total, e.g. 30%); the schedule's warmup is the shortest.")
 def plot_command(name: str | None, output: str | None, state_path: str | None = None,
-                 **options: Any) -> None:
+                 max_warmup: str | None = None, **options: Any) -> None:
     """Draw one schedule: in the terminal, or as an image with -o.
 
     Long runs are drawn from a few thousand sampled steps that include every jump and turn of
@@ -67,12 +70,19 @@ def plot_command(name: str | None, output: str | None, state_path: str | None = 
     target = _image_path(output) if output else None
     schedule, total, what = _build(name, options)
     label = name or Path(options["config"]).name
+    bounds = _adaptive_bounds(schedule, total, max_warmup, options.get("lr"))
     if target is not None:
         from rampup.plot import Curve
 
         path, image = target
-        outputs.add(path, _render([Curve(label, schedule)], total, image, str(output), options, what),
-                    "-o/--output")
+        curves = [Curve(label, schedule)]
+        if bounds is not None and max_warmup is not None:
+            from rampup.adaptive import planned_bounds
+
+            shortest, longest, latest = planned_bounds(schedule, total, _max_warmup(max_warmup))
+            curves = [Curve(f"{label} (adaptive warmup at its shortest, {shortest} updates)", schedule),
+                      Curve(f"adaptive warmup at its longest ({longest} updates)", latest)]
+        outputs.add(path, _render(curves, total, image, str(output), options, what), "-o/--output")
         _commit(outputs)
         click.echo(f"wrote {output}")
         return
@@ -82,6 +92,24 @@ def plot_command(name: str | None, output: str | None, state_path: str | None = 
         picture = text_plot(schedule, total, width=min(_terminal_width(), 120), peak_lr=options.get("lr"))
     click.echo(f"{label}: {total} steps")
     click.echo(picture)
+    if bounds is not None:
+        click.echo(bounds)
+
+
+def _max_warmup(text: str) -> int | str:
+    return int(text) if text.strip().isdigit() else text.strip()
+
+
+def _adaptive_bounds(schedule: Schedule, total: int, max_warmup: str | None, lr: float | None) -> str | None:
+    """The planned bounds of an adaptive warmup (--max-warmup), checked before anything is drawn."""
+    if max_warmup is None:
+        return None
+    from rampup.adaptive import describe_bounds
+
+    try:
+        return describe_bounds(schedule, total, _max_warmup(max_warmup), lr)
+    except RampupError as problem:
+        _fail(f"--max-warmup: {problem}")
 
 
 def _plot_state(path: str, name: str | None, output: str | None, options: dict[str, Any]) -> None:

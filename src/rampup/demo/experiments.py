@@ -40,6 +40,7 @@ class Variant:
     schedule: ScheduleBuilder
     steps_scale: int = 1  # runs this many times the experiment's steps (the small-batch
     # baseline: k times smaller batches, so k times more steps for the same epochs)
+    clock: Callable[[int], Any] | None = None  # total steps -> a rampup clock (adaptive warmup)
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,7 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
         self._attach_counter()
         self._warn_key = new_warn_key()
         self._plan = Plan(schedules, self._total_steps)
+        self._clock.attach(self)  # a clock that re-plans (adaptive warmup) reads the plan here
         self._refresh()
         self._clock.start()
         self._apply(0)
@@ -460,7 +461,7 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
                 "epochs instead of optimizer updates) or for too long a run.",
             )
         return {"step": self.position, "total_steps": horizon, "fraction_done": done,
-                "skipped_steps": self.skipped_steps}
+                "skipped_steps": self.skipped_steps} | self._clock.report()
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data only: the step, the peak rates, the schedules' configs as built, the clock
