@@ -3,8 +3,10 @@
 :class:`rampup.AdaptiveWarmup` calls :func:`read_signals` when an update's signals include a
 tensor, or when ``torch.distributed`` runs several processes. The signals are packed into one
 float64 tensor on their device; under ``torch.distributed`` they are summed over the processes
-(``all_reduce``, asynchronous) and divided by the process count, so every rank holds the same
-average and takes the same decision. On a GPU the packed tensor is copied into pinned host memory
+(``all_reduce``) and divided by the process count, so every rank holds the same average and
+takes the same decision; on a GPU the collective is ordered on the device stream, so the host
+does not wait for it, and on a CPU it completes before the update returns (no collective is left
+in flight when the process group is destroyed). On a GPU the packed tensor is copied into pinned host memory
 with ``non_blocking=True`` and a CUDA event is recorded after the copy; the clock reads the values
 ``lag`` updates later (default 2), by which time the copy has finished in any training loop whose
 host runs less than ``lag`` updates ahead of the device (otherwise reading waits for that copy
@@ -60,36 +62,34 @@ def _device_of(values: Sequence[Any]) -> torch.device:
 class PendingSignals:
     """One update's signals on their way to the host; :meth:`values` reads them (once)."""
 
-    __slots__ = ("_event", "_given", "_host", "_result", "_tensor", "_work", "_world")
+    __slots__ = ("_event", "_given", "_host", "_result", "_tensor", "_world")
 
     def __init__(self, raw: Sequence[Any]) -> None:
         given = [i for i, v in enumerate(raw) if v is not None]
         device = _device_of(raw)
         packed = torch.stack([_as_element(NAMES[i], raw[i], device) for i in given])
         world = 1
-        work = None
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             world = dist.get_world_size()
-            work = dist.all_reduce(packed, op=dist.ReduceOp.SUM, async_op=True)
+            # Without async_op, torch waits for the collective: on a CUDA tensor that only orders
+            # the streams (the host does not stop); on a CPU tensor it completes here, so no
+            # collective is in flight when the process group is destroyed (gloo aborts the process
+            # if one is), and the host, being the device, pays what the gradients' all-reduce does.
+            dist.all_reduce(packed, op=dist.ReduceOp.SUM)
         host: torch.Tensor | None = None
         event = None
         if packed.is_cuda:
-            if work is not None:
-                work.wait()  # on a CUDA tensor this orders the streams; the host does not wait
-                work = None
             host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
             host.copy_(packed, non_blocking=True)
             event = torch.cuda.Event()  # type: ignore[no-untyped-call]
             event.record()
         self._given, self._world = given, world
-        self._tensor, self._work, self._host, self._event = packed, work, host, event
+        self._tensor, self._host, self._event = packed, host, event
         self._result: tuple[float | None, ...] | None = None
 
     def values(self) -> tuple[float | None, ...]:
         """The signals as floats (averaged over processes), in ``NAMES`` order; None where absent."""
         if self._result is None:
-            if self._work is not None:
-                self._work.wait()
             if self._event is not None:
                 self._event.synchronize()
             source = self._host if self._host is not None else self._tensor
@@ -98,7 +98,7 @@ class PendingSignals:
             for index, value in zip(self._given, numbers, strict=True):
                 out[index] = value / self._world if math.isfinite(value) else value
             self._result = tuple(out)
-            self._tensor = self._host = self._work = self._event = None  # type: ignore[assignment]
+            self._tensor = self._host = self._event = None  # type: ignore[assignment]
         return self._result
 
 
