@@ -339,16 +339,12 @@ def probe_model(setup: Setup, sizes: ProbeSizes, folder: Path, say: _Log) -> dic
     chosen = min(finite, key=lambda c: c[0] or 0.0) if finite else None
     best = chosen[1] if chosen else None
     best_runs = [chosen[1], chosen[2]] if chosen else []
-    beaten = [name for name, data in finders.items() if best is not None and data["runs"]
-              and data["runs"][0]["final_loss"] is not None
-              and data["runs"][0]["final_loss"] < best["final_loss"]]
     out["grid"] = {"rates": rates, "runs": grid, "best_lr": best["lr"] if best else None,
                    "best_losses": [r["final_loss"] for r in best_runs],
                    "best_loss": _mean([r["final_loss"] for r in best_runs]),
                    "best_at_edge": best is not None and best["lr"] in (rates[0], rates[-1]),
                    "second_seed": [{"lr": c[1]["lr"], "losses": [c[1]["final_loss"], c[2]["final_loss"]],
-                                    "mean": c[0]} for c in candidates],
-                   "beaten_by": beaten}
+                                    "mean": c[0]} for c in candidates]}
 
     # 4: the critical rate, and warmup from it over half the usual warmup (two seeds each)
     model = setup.model(0)
@@ -402,11 +398,16 @@ def verdicts(result: dict[str, Any]) -> list[str]:
         met = ratio <= TARGET_LOSS and no_worse
         edge = " (the grid's best rate is at its edge, so a better rate may lie outside it)" \
             if result["grid"]["best_at_edge"] else ""
+        better = [name for name, data in result["finders"].items()
+                  if data["mean_loss"] is not None and data["mean_loss"] < best]
+        edge += (f"; {' and '.join(better)}'s suggestion did better than the grid's best"
+                 if better else "")
         lines.append(
             f"Quality: {'met' if met else 'missed'}: training at rampup's median suggestion reaches "
             f"{loss:.3f} (mean of {len(ours['losses'])} seeds), {ratio:.2f}x the grid's best "
             f"{best:.3f} (target <= {TARGET_LOSS:.2f}x){edge}; torch-lr-finder's suggestion reaches "
-            f"{'-' if their_loss is None else f'{their_loss:.3f}'} (seed noise about {noise:.3f}).")
+            f"{'-' if their_loss is None else f'{their_loss:.3f} ({their_loss / best:.2f}x)'} "
+            f"(seed noise about {noise:.3f}).")
     critical = result["critical"]
     if critical.get("from_critical") and critical.get("usual"):
         mine = _mean([r["final_loss"] for r in critical["from_critical"]])
@@ -419,9 +420,14 @@ def verdicts(result: dict[str, Any]) -> list[str]:
             noise = _seed_noise([r["final_loss"] for r in critical["from_critical"]],
                                 [r["final_loss"] for r in critical["usual"]])
             verdict = ("no worse than" if mine <= usual + noise / 2 else "worse than")
-            lines.append(f"Critical-rate warmup: half the warmup, starting at the critical rate "
-                         f"({critical['rate']:.3g}, {critical['start_fraction']:.0%} of the peak "
-                         f"{critical['peak']:.3g}), ends at {mine:.3f} (mean of {seeds} seeds), "
+            if critical["start_fraction"] >= 1.0:
+                how = (f"the critical rate ({critical['rate']:.3g}) is above the peak "
+                       f"({critical['peak']:.3g}), so by the probe no warmup is needed: the run "
+                       "without warmup")
+            else:
+                how = (f"half the warmup, starting at the critical rate ({critical['rate']:.3g}, "
+                       f"{critical['start_fraction']:.0%} of the peak {critical['peak']:.3g}),")
+            lines.append(f"Critical-rate warmup: {how} ends at {mine:.3f} (mean of {seeds} seeds), "
                          f"{verdict} the usual warmup from 0 ({usual:.3f}; seed noise about "
                          f"{noise:.3f}).")
     else:

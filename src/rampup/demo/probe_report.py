@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from rampup._files import write_atomic
-from rampup.demo.probe import TARGET_CV, TARGET_LOSS, dump
+from rampup.demo.probe import TARGET_CV, TARGET_LOSS, dump, verdicts
 
 FINDERS = {"rampup": ("C0", "-"), "torch-lr-finder": ("C1", "--"), "lightning": ("C2", ":")}
 
@@ -79,11 +79,16 @@ def _grid_figure(name: str, result: dict[str, Any], path: Path) -> None:
                 axes.plot([run["lr"]], [run["final_loss"]], "D", color=color, markersize=6,
                           label=f"{finder} (median suggestion, each seed)" if seed == 0 else None)
     axes.set_xscale("log")
+    axes.set_yscale("log")
+    from matplotlib.ticker import FormatStrFormatter
+
+    axes.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))  # plain numbers on the log axis
+    axes.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
     axes.set(xlabel="peak learning rate (log scale)",
-             ylabel=f"final training loss ({result['run_steps']} steps)",
+             ylabel=f"final training loss ({result['run_steps']} steps, log scale)",
              title=f"{name}: short runs at each peak rate (10% warmup, cosine)")
     axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, loc="upper center")
     figure.tight_layout()
     figure.savefig(path)
 
@@ -133,16 +138,12 @@ def _best_line(grid: dict[str, Any]) -> str:
     if grid["best_at_edge"]:
         line += " (at the edge of the grid)"
     line += "."
-    if grid["beaten_by"]:
-        line += (f" Seed-0 runs at the median suggestion of {', '.join(grid['beaten_by'])} beat the "
-                 "grid's best seed-0 run.")
     return line
 
 
 def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> Path:
     """results.json, report.md and the figures, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    dump(results, folder / "results.json")
     sizes = results["sizes"]
     lines = [
         "# rampup demo: choosing the peak rate and where warmup starts", "",
@@ -165,6 +166,7 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
     ]
     summary = []
     for name, result in results["models"].items():
+        result["verdicts"] = verdicts(result)  # from the measurements, with the current wording
         lines += [f"## {result['title']}", ""]
         lines += [f"- {verdict}" for verdict in result["verdicts"]]
         summary += [f"- {name}: {verdict}" for verdict in result["verdicts"]]
@@ -184,11 +186,15 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
         critical = result["critical"]
         lines += [f"Critical rate: {_fmt(critical['rate'])} ({len(critical['trials'])} trials of "
                   f"{critical['updates']} updates). {critical['reason']}.", ""]
-        if "suggested_steps" in critical:
+        usual_steps = max(1, round(0.1 * result["run_steps"]))
+        if "suggested_steps" in critical and critical["start_fraction"] < 1.0:
             lines += [f"For the peak {critical['peak']:.3g} the warmup can start at "
                       f"{critical['start_fraction']:.0%} of it; the same-slope warmup would take "
-                      f"{critical['suggested_steps']} of the usual {max(1, round(0.1 * result['run_steps']))}"
-                      " steps; the run here uses half the usual warmup.", ""]
+                      f"{critical['suggested_steps']} of the usual {usual_steps} steps; the run here "
+                      "uses half the usual warmup.", ""]
+        elif "suggested_steps" in critical:
+            lines += [f"The critical rate is above the peak {critical['peak']:.3g}: by the probe the "
+                      "run needs no warmup, so the run from the critical rate starts at the peak.", ""]
         figures = (("sweeps", _sweeps_figure), ("grid", _grid_figure), ("critical", _critical_figure))
         for kind, draw in figures:
             image = f"probe-{name}-{kind}.png"
@@ -197,6 +203,7 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
     lines[lines.index("## " + next(iter(results["models"].values()))["title"]):
           lines.index("## " + next(iter(results["models"].values()))["title"])] = [
         "## Summary", "", *summary, ""]
+    dump(results, folder / "results.json")
     report = folder / "report.md"
     write_atomic(report, "\n".join(lines).encode())
     return report
