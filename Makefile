@@ -31,6 +31,11 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(VENV)/bin/rampup demo --quick --out runs/demo-quick
 
+.PHONY: demo-adaptive
+# Adaptive warmup against fixed warmups (not part of `make demo`; about 20-25 minutes on 2 cores).
+demo-adaptive: $(STAMP)
+	$(VENV)/bin/rampup demo --experiment adaptive --out runs/demo-adaptive
+
 demo-ddp: $(STAMP)
 	$(VENV)/bin/torchrun --standalone --nproc_per_node 2 -m rampup demo --seeds 1 --out runs/demo-ddp
 

@@ -26,7 +26,7 @@ settings.register_profile(
     "fuzz",
     derandomize=False,
     deadline=None,
-    max_examples=3000,
+    max_examples=1000,
     suppress_health_check=_SLOW,
     print_blob=True,
 )

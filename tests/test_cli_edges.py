@@ -315,6 +315,17 @@ def test_tables_without_rich(capsys: pytest.CaptureFixture[str], without: Any,
     assert "cosine" in out
 
 
+def test_training_commands_without_torch_name_the_extra(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                       without: Any) -> None:
+    without("torch")
+    for args in (["find-lr", "--quick", "-o", "f.png"], ["demo", "--quick", "--out", "out"]):
+        code, out, err = run(capsys, *args)
+        assert code == 2, err
+        assert out == ""
+        one_line(err, "torch", "pip install 'rampup[")
+    assert listing(workdir) == []
+
+
 # -- errors that are not the user's ----------------------------------------------------------
 
 

@@ -134,3 +134,17 @@ def test_load_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     bad_yaml.write_text("shape: [unclosed")
     with pytest.raises(ScheduleValueError, match="YAML"):
         rampup.load(bad_yaml)
+
+
+def test_config_differences_names_each_field_that_differs() -> None:
+    from rampup.config import config_differences
+
+    saved = rampup.with_warmup(rampup.Cosine(steps=90, min_lr_ratio=0.1), 10).to_dict()
+    current = rampup.with_warmup(rampup.Cosine(steps=80, min_lr_ratio=0.1), 10).to_dict()
+    assert config_differences(saved, saved) == []
+    assert config_differences(saved, current, "s") == ["s.phases[1].steps: saved 90, now 80"]
+    assert config_differences({"a": 1, "b": [1, 2]}, {"b": [1], "c": 2}) == [
+        "a: only in the saved state", "b: 2 entries saved, 1 now", "c: only in this scheduler"]
+    # A flag is not a count, and values that cannot be compared are a difference, not an error.
+    assert config_differences({"x": True}, {"x": 1}) == ["x: saved True, now 1"]
+    assert config_differences([np.arange(3)], [np.arange(3)]) != []

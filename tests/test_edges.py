@@ -203,9 +203,9 @@ def test_preview_and_describe_stay_bounded() -> None:
     with pytest.raises(RampupError, match="total_steps"):
         Cosine(steps=10).preview(2**40)
     s = rampup.schedule("cosine", warmup_steps=10**15, total_steps=TOP)
-    began = time.perf_counter()
+    began = time.process_time()
     text = s.describe()
-    assert time.perf_counter() - began < 10
+    assert time.process_time() - began < 10
     assert "sampled" in text and str(TOP) in text
 
 

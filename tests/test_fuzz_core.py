@@ -22,6 +22,7 @@ import json
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
@@ -118,7 +119,9 @@ def check_schedule(s: Schedule, data: st.DataObject) -> None:
     steps = data.draw(_steps_for(s), label="steps")
     scalar = [s(t) for t in steps]
     assert all(type(v) is float for v in scalar)
-    array = s(np.array(steps, dtype=np.int64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow or invalid value on the way
+        array = s(np.array(steps, dtype=np.int64))
     assert array.dtype == np.float64 and array.shape == (len(steps),)
     np.testing.assert_array_equal(_bits(array), _bits(scalar), err_msg=f"scalar != numpy for {s!r}")
     bound = s.upper_bound()
@@ -188,7 +191,7 @@ def _polynomial(draw: st.DrawFn) -> dict[str, Any]:
 def _exponential(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         return {"gamma": draw(st.one_of(unit_open, st.floats(0.9, 1.0)))}
-    return {"rate": draw(st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 1e-12, 1e300])))}
+    return {"rate": draw(st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 1e-12, 1e6])))}
 
 
 @st.composite
@@ -437,7 +440,9 @@ HOSTILE_STEPS = st.one_of(
 @given(step=HOSTILE_STEPS, s=leaf_schedules())
 def test_any_step_gives_values_or_a_rampup_error(step: Any, s: Schedule) -> None:
     try:
-        out = s(step)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            out = s(step)
     except RampupError as error:
         check_error(error, ["step"])
         return
@@ -505,14 +510,14 @@ def mutated_configs(draw: st.DrawFn) -> Any:
 
 
 def _load_or_refuse(load: Callable[[], Schedule], data: st.DataObject) -> None:
-    began = time.perf_counter()
+    began = time.process_time()  # CPU time: the bound is on the work, whatever the machine's load
     try:
         s = load()
     except RampupError as error:
         assert "\n" not in str(error), str(error)
     else:
         check_schedule(s, data)
-    assert time.perf_counter() - began < 5.0
+    assert time.process_time() - began < 5.0
 
 
 @examples(5.0)

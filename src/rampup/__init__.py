@@ -1,7 +1,7 @@
 """rampup: learning-rate warmup and schedules as exact, pure, vectorised functions of the step."""
 
+from rampup.adaptive import AdaptiveWarmup, StabilityRule
 from rampup.config import from_dict, from_json, from_yaml, load, save, to_json, to_yaml
-from rampup.describe import describe
 from rampup.durations import (
     TrainingSteps,
     linear_scaling,
@@ -34,16 +34,20 @@ from rampup.schedules import (
     gradual_warmup,
     join,
     multiply,
+    one_cycle_momentum,
     untuned_warmup,
     untuned_warmup_steps,
     with_warmup,
 )
+from rampup.summary import describe
 
 __version__ = "0.1.0"
 
+# A re-export list: the public names, many also listed by rampup.schedules for that package.
 __all__ = [
     "REGISTRY",
     "SGDR",
+    "AdaptiveWarmup",
     "Clamp",
     "Constant",
     "Cosine",
@@ -62,6 +66,7 @@ __all__ = [
     "ScheduleTypeError",
     "ScheduleValueError",
     "SqrtDecay",
+    "StabilityRule",
     "Step",
     "TrainingSteps",
     "Triangular",
@@ -78,6 +83,7 @@ __all__ = [
     "load",
     "multiply",
     "names",
+    "one_cycle_momentum",
     "resolve_duration",
     "save",
     "schedule",

@@ -69,6 +69,14 @@ class Clock:
     def start(self) -> None:
         """Called when a scheduler attaches the clock or loads its state (resets any timer)."""
 
+    def attach(self, scheduler: Any) -> None:
+        """Called once by the scheduler that takes this clock, before its first rate is written
+        (a clock that changes the plan keeps the scheduler here; the default needs nothing)."""
+
+    def report(self) -> dict[str, Any]:
+        """What the clock adds to ``scheduler.report()`` (default: nothing)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """Plain data: everything needed to continue exactly."""
         return {"position": self.position}
@@ -400,11 +408,11 @@ def schedule_in(clock: Clock | str, name: str, *, total: Any = None, warmup: Any
     options that count steps (``decay_steps`` ...), go through ``clock.amount``; a total that is
     not positive is an error naming ``total``. Use the same clock in the Scheduler.
     """
-    from rampup.names import _DURATION_OPTIONS, schedule
+    from rampup.names import entry, schedule
 
     clock = as_clock(clock)
     kwargs = dict(options)
-    for key in _DURATION_OPTIONS & kwargs.keys():
+    for key in entry(name).durations & kwargs.keys():
         if isinstance(kwargs[key], str) and not kwargs[key].strip().endswith(("%", "ep")):
             kwargs[key] = clock.amount(kwargs[key], key)
     if total is not None:

@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +301,35 @@ def _yaml_problem(error: BaseException) -> str:
     if problem and mark is not None:
         return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
     return _one_line(error)
+
+
+def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
+    """Human-readable differences between two configs in their ``to_dict()`` form (nested dicts
+    and lists), one ``"where: saved X, now Y"`` line each; an empty list when they are equal.
+
+    A saved config is untrusted data: values that cannot be compared are reported as differences
+    instead of raising, and shown abridged. (The recursion follows the current config, so a
+    deeply nested saved one cannot exhaust the stack.)
+    """
+    if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        out = []
+        for key in sorted(set(saved) | set(current), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in saved or key not in current:
+                out.append(f"{where}: only in {'this scheduler' if key in current else 'the saved state'}")
+            else:
+                out.extend(config_differences(saved[key], current[key], where))
+        return out
+    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
+        if len(saved) != len(current):
+            return [f"{path}: {len(saved)} entries saved, {len(current)} now"]
+        out = []
+        for i, (a, b) in enumerate(zip(saved, current, strict=True)):
+            out.extend(config_differences(a, b, f"{path}[{i}]"))
+        return out
+    try:
+        # True == 1 in Python, but a flag is not a count.
+        same = isinstance(saved, bool) == isinstance(current, bool) and bool(saved == current)
+    except Exception:  # e.g. an array, whose == gives no single answer
+        same = False
+    return [] if same else [f"{path}: saved {show(saved)}, now {show(current)}"]

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol, runtime_checkable
+
 import numpy as np
 
 from rampup.errors import MAX_STEP, ScheduleTypeError, check_int, check_real
-from rampup.schedules.base import Schedule
+
+
+@runtime_checkable
+class Describable(Protocol):
+    """What describing reads of a schedule (``rampup.Schedule`` has it all). Written as a
+    protocol so that this module needs nothing from the schedules, whose ``describe`` method
+    calls it."""
+
+    @property
+    def horizon(self) -> int | None: ...
+
+    def __call__(self, step: Any) -> Any: ...
+
+    def segments(self) -> list[tuple[int, int | None, Any]]: ...
+
+    def label(self) -> str: ...
 
 
 def _fmt(value: float, peak_lr: float | None) -> str:
@@ -26,12 +43,12 @@ def _probe_steps(total: int, joints: set[int]) -> tuple[np.ndarray, bool]:
     return steps[(steps >= 0) & (steps <= total)], True
 
 
-def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float | None = None) -> str:
+def describe(schedule: Describable, total_steps: int | None = None, peak_lr: float | None = None) -> str:
     """Describe ``schedule`` over ``total_steps`` (default: where it stops changing).
 
     Values are multipliers of the peak, or absolute rates when ``peak_lr`` is given.
     """
-    if not isinstance(schedule, Schedule):
+    if not isinstance(schedule, Describable):
         raise ScheduleTypeError(f"schedule must be a rampup Schedule, got {type(schedule).__name__}")
     if peak_lr is not None:
         peak_lr = check_real("peak_lr", peak_lr, low=0.0, low_open=True)
@@ -44,12 +61,14 @@ def describe(schedule: Schedule, total_steps: int | None = None, peak_lr: float 
     lines = [f"{schedule.label()}" + (f", {total} steps" if total else "") + f" ({unit})"]
     width = len(str(max(total or 0, *(b for b, _, _ in segments)))) + 1
     for begin, end, leaf in segments:
-        if total is not None and begin >= total:
-            break
+        if (total is not None and begin >= total) or begin > MAX_STEP:
+            break  # (nested joins may place phases past the last step there is)
         # A last phase constant from its start (horizon 0) runs to the end, not for 0 steps.
         stop = end if end is not None and end > begin else total
         if total is not None and stop is not None:
             stop = min(stop, total)
+        if stop is not None:
+            stop = min(stop, MAX_STEP + 1)
         span = f"steps {begin:>{width}} - {stop - 1 if stop else '...':>{width}}"
         value_begin = _fmt(schedule(begin), peak_lr)
         value_end = _fmt(schedule(stop - 1), peak_lr) if stop else "..."

@@ -185,13 +185,15 @@ def training_steps(
         if batches == 0:
             raise ScheduleValueError(
                 f"with drop_last, batch_size={micro} is larger than the {per_process} samples each "
-                "process sees per epoch: no step would ever run"
+                f"process sees per epoch (dataset_size={size} over world_size={world}): no step "
+                "would ever run"
             )
     per_epoch = math.ceil(batches / accum)
     exact = epochs_value * per_epoch - 1e-9
     if not exact <= MAX_STEP:
         raise ScheduleValueError(
-            f"epochs x {per_epoch} steps per epoch must be at most 2**62 steps, got epochs={epochs_value:g}"
+            f"epochs x steps per epoch must be at most 2**62 steps, got epochs={epochs_value:g} x "
+            f"{per_epoch} (batches_per_epoch={batches}, grad_accum={accum})"
         )
     # At least one step: a positive number of epochs runs the optimizer at least once.
     total = max(1, math.ceil(exact))
@@ -239,6 +241,8 @@ def _finite_rate(rate: float, lr: float, b0: int, b: int) -> float:
 
 def warn_if_zero(name: str, requested: Duration, steps: int) -> None:
     """Warn when a positive fraction or epoch count rounds to no steps at all."""
+    if isinstance(requested, str) and _STEPS.match(requested.strip()):
+        return  # a step count: 0 steps is what was asked
     if steps == 0 and requested not in (0, "0", 0.0, "0%", "0ep"):
         warn_once(
             f"zero:{name}:{requested}",

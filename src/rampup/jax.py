@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rampup.errors import ScheduleTypeError, check_peak_times_schedule, check_real
-from rampup.schedules.base import Schedule
+from rampup.errors import check_peak_times_schedule, check_real
+from rampup.names import ScheduleLike, as_schedule
 
 __all__ = ["to_optax"]
 
 
-def to_optax(schedule: Schedule, peak_lr: float, *, dtype: Any = None) -> Callable[[Any], Any]:
+def to_optax(schedule: ScheduleLike, peak_lr: float, *, dtype: Any = None,
+             **options: Any) -> Callable[[Any], Any]:
     """An optax schedule: ``count -> peak_lr * schedule(count)``, jit-compatible.
+
+    ``schedule`` is a rampup ``Schedule``, its ``to_dict()`` form, or a name for ``rampup.schedule``
+    with ``options`` (``to_optax("cosine", 3e-4, warmup_steps=100, total_steps=1000)``).
 
     Use it wherever optax takes a schedule, e.g. ``optax.adamw(learning_rate=to_optax(s, 3e-4))``
     or ``optax.inject_hyperparams(optax.adamw)(learning_rate=to_optax(s, 3e-4))``.
@@ -36,18 +40,17 @@ def to_optax(schedule: Schedule, peak_lr: float, *, dtype: Any = None) -> Callab
     themselves keep the parameters' dtype either way. A Python int count gives a Python float.
     Counts are not checked for being >= 0 (they may be traced).
     """
-    if not isinstance(schedule, Schedule):
-        raise ScheduleTypeError(f"schedule must be a rampup Schedule, got {type(schedule).__name__}")
+    built = as_schedule(schedule, **options)
     peak = check_real("peak_lr", peak_lr, low=0.0)
-    check_peak_times_schedule(peak, schedule)
+    check_peak_times_schedule(peak, built)
 
     def learning_rate(count: Any) -> Any:
-        rate = peak * schedule(count)
+        rate = peak * built(count)
         if dtype is None or isinstance(rate, float):
             return rate
         import jax.numpy as jnp
 
         return jnp.asarray(rate, dtype=dtype)
 
-    learning_rate.__doc__ = f"{peak:g} x {schedule.label()}, at optax's update count."
+    learning_rate.__doc__ = f"{peak:g} x {built.label()}, at optax's update count."
     return learning_rate

@@ -30,7 +30,7 @@ from rampup.errors import (
     check_peak_times_schedule,
     check_real,
 )
-from rampup.names import schedule as named_schedule
+from rampup.names import as_schedule
 from rampup.schedules import Schedule
 
 __all__ = ["RampupSchedule"]
@@ -73,23 +73,9 @@ class RampupSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: 
         **options: Any,
     ) -> None:
         super().__init__()
-        if isinstance(schedule, str):
-            schedule = named_schedule(schedule, **options)
-        elif options:
-            raise ScheduleTypeError(
-                f"options {sorted(options)} are only for a schedule given by name; this one is "
-                "already built"
-            )
-        elif isinstance(schedule, Mapping):
-            schedule = from_dict(dict(schedule))
-        if not isinstance(schedule, Schedule):
-            raise ScheduleTypeError(
-                "schedule must be a rampup Schedule, its to_dict() form or a schedule name, got "
-                f"{type(schedule).__name__}"
-            )
-        self.schedule: Schedule = schedule
+        self.schedule: Schedule = as_schedule(schedule, **options)
         self.peak_lr = check_real("peak_lr", peak_lr, low=0.0, low_open=True)
-        check_peak_times_schedule(self.peak_lr, schedule)
+        check_peak_times_schedule(self.peak_lr, self.schedule)
         accumulation = 1 if gradient_accumulation_steps is None else gradient_accumulation_steps
         self.gradient_accumulation_steps = check_int(
             "gradient_accumulation_steps", accumulation, minimum=1

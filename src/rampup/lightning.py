@@ -18,7 +18,7 @@ from typing import Any
 from torch.optim import Optimizer
 
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int
-from rampup.names import schedule as named_schedule
+from rampup.names import ScheduleLike, as_schedules
 from rampup.schedules import Schedule
 from rampup.torch.scheduler import Scheduler
 
@@ -68,7 +68,7 @@ def _steps_per_epoch(trainer: Any) -> int | None:
 
 def lr_scheduler_config(
     optimizer: Optimizer,
-    schedule: Schedule | Sequence[Schedule] | str,
+    schedule: ScheduleLike | Sequence[Schedule | Mapping[str, Any]],
     trainer: Any = None,
     *,
     total_steps: int | None = None,
@@ -87,8 +87,9 @@ def lr_scheduler_config(
 
     Args:
         optimizer: the torch optimizer, with each group's peak rate as its ``lr``.
-        schedule: a rampup ``Schedule`` (or one per parameter group), used as it is; or a name
-            for ``rampup.schedule``, sized from ``total_steps`` or the trainer.
+        schedule: a rampup ``Schedule`` or its ``to_dict()`` form (or a list of them, one per
+            parameter group), used as it is; or a name for ``rampup.schedule``, sized from
+            ``total_steps`` or the trainer.
         trainer: the ``Trainer`` (or the LightningModule, ``self``); needed for a name without
             ``total_steps``. Its updates per epoch also resolve ``"2ep"`` durations.
         total_steps: the number of optimizer updates, instead of asking the trainer.
@@ -111,19 +112,10 @@ def lr_scheduler_config(
             per_epoch = _steps_per_epoch(owner)
             if per_epoch is not None:
                 options["steps_per_epoch"] = per_epoch
-        built: Schedule | Sequence[Schedule] = named_schedule(
-            schedule, total_steps=total_steps, **options
-        )
+        options["total_steps"] = total_steps
+    built = as_schedules(schedule, **options)
+    if total_steps is not None:
         kwargs.setdefault("total_steps", total_steps)
-    else:
-        if options:
-            raise ScheduleTypeError(
-                f"options {sorted(options)} are only for a schedule given by name; this one is "
-                "already built"
-            )
-        built = schedule
-        if total_steps is not None:
-            kwargs.setdefault("total_steps", total_steps)
     config: dict[str, Any] = {
         "scheduler": Scheduler(optimizer, built, **kwargs),
         "interval": "step",

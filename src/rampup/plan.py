@@ -37,35 +37,22 @@ from rampup.errors import (
     check_int,
     check_real,
 )
-from rampup.schedules import Constant, Cosine, Join, Linear, Multiply, MultiStep, Schedule, SqrtDecay
+from rampup.schedules import Constant, Cosine, Join, Linear, Multiply, Schedule, SqrtDecay
 
 COOLDOWN_SHAPES = ("1-sqrt", "linear", "cosine")
 CONTINUITY = ("match", "jump")
 OPS = ("cooldown", "extend", "replan")
 
 
-def open_ended(last_phase: Schedule) -> bool:
-    """Whether a schedule's last phase goes on by design (no 'end' to step past).
-
-    A plateau at the peak (constant_with_warmup) and step decays (after their last milestone the
-    rate is simply the last level) go on; a decay to a floor ends when the floor is reached.
-    """
-    if isinstance(last_phase, Constant):
-        return last_phase.value == 1.0
-    return isinstance(last_phase, MultiStep)
-
-
 def planned_end(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
-    """Where a plan that ends stops changing (``total_steps`` if given), else None."""
+    """Where a plan stops changing: ``total_steps`` if given, else the longest schedule's
+    :attr:`~rampup.Schedule.length` (None if one of them goes on by design)."""
     if total_steps is not None:
         return total_steps
-    horizons = []
-    for schedule in schedules:
-        last = schedule.segments()[-1][2]
-        if schedule.horizon is None or open_ended(last):
-            return None
-        horizons.append(schedule.horizon)
-    return max(horizons)
+    lengths = [schedule.length for schedule in schedules]
+    if any(length is None for length in lengths):
+        return None
+    return max(length for length in lengths if length is not None)
 
 
 def cooldown_phase(current: float, steps: int, shape: str, floor: float) -> Schedule:
@@ -227,8 +214,9 @@ class Plan:
                     )
                 else:
                     phases.append(Multiply(factors=(Constant(m / start), schedule)))
-            # A constant rate has no end to step past: the run holds it until told otherwise.
-            length = None if all(isinstance(n, Constant) for n in new) else planned_end(new, None)
+            # A rate constant from here on has no end to step past: the run holds it until told
+            # otherwise (where a constant below the peak ending a schedule is that schedule's end).
+            length = None if all(n.horizon == 0 for n in new) else planned_end(new, None)
         spliced: list[Schedule] = [Join(phases=(old, phase), boundaries=(time,)) for old, phase in
                    zip(self.schedules, phases, strict=True)]
         if all(s is self.schedules[0] for s in self.schedules) and all(p is phases[0] for p in phases):

@@ -229,8 +229,8 @@ def test_a_mutated_state_is_accepted_exactly_or_changes_nothing(
 
 
 WRAPPERS: dict[str, Callable[[torch.optim.Optimizer], Any]] = {
-    "with_warmup(StepLR)": lambda o: rt.with_warmup(L.StepLR(o, 3, 0.5), 4),
-    "with_warmup(Scheduler)": lambda o: rt.with_warmup(Scheduler(o, rampup.Exponential(0.9)), 3),
+    "warmup_wrapper(StepLR)": lambda o: rt.warmup_wrapper(L.StepLR(o, 3, 0.5), 4),
+    "warmup_wrapper(Scheduler)": lambda o: rt.warmup_wrapper(Scheduler(o, rampup.Exponential(0.9)), 3),
     "GradualWarmupScheduler": lambda o: rt.GradualWarmupScheduler(o, 2.0, 4, L.CosineAnnealingLR(o, 10)),
     "GreedyLR": lambda o: rt.GreedyLR(o, patience=1, min_lr=1e-6),
 }

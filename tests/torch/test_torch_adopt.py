@@ -175,7 +175,7 @@ def test_a_bad_foreign_state_is_refused_even_when_adopting(change: dict[str, Any
 
 def test_other_rampup_formats_are_not_adopted() -> None:
     run = make_run()
-    wrapper = rampup.torch.with_warmup(torch.optim.lr_scheduler.StepLR(run.optimizer, 3), 2)
+    wrapper = rampup.torch.warmup_wrapper(torch.optim.lr_scheduler.StepLR(run.optimizer, 3), 2)
     wrapper_state = wrapper.state_dict()
     scheduler = Scheduler(make_run().optimizer, _linear(40), adopt_foreign=True)
     with pytest.raises(RampupError, match=r"not a rampup Scheduler state.*WarmupWrapper"):

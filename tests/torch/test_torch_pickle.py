@@ -53,8 +53,8 @@ BUILDERS: dict[str, Callable[[torch.optim.Optimizer], Any]] = {
     "Scheduler+momentum": lambda opt: Scheduler(opt, rampup.OneCycle(steps=30), hyperparams={
         "beta1": rt.hyperparams.one_cycle_momentum(30)}),
     "get_scheduler": lambda opt: rt.get_scheduler("linear", opt, 3, 30),
-    "with_warmup(StepLR)": lambda opt: rt.with_warmup(torch.optim.lr_scheduler.StepLR(opt, 4, 0.5), 5),
-    "with_warmup(Scheduler)": lambda opt: rt.with_warmup(Scheduler(opt, rampup.Exponential(0.9)), 5),
+    "warmup_wrapper(StepLR)": lambda opt: rt.warmup_wrapper(torch.optim.lr_scheduler.StepLR(opt, 4, 0.5), 5),
+    "warmup_wrapper(Scheduler)": lambda opt: rt.warmup_wrapper(Scheduler(opt, rampup.Exponential(0.9)), 5),
     "GradualWarmupScheduler": lambda opt: rt.GradualWarmupScheduler(
         opt, 2.0, 5, torch.optim.lr_scheduler.CosineAnnealingLR(opt, 20)),
     "GreedyLR": lambda opt: rt.GreedyLR(opt, patience=2, min_lr=1e-5),

@@ -386,3 +386,17 @@ def test_greedy_argument_errors_match_transformers() -> None:
 def test_reduce_on_plateau_is_torch_reduce_on_plateau() -> None:
     scheduler = rt.get_scheduler("reduce_lr_on_plateau", make_run().optimizer)
     assert type(scheduler) is torch.optim.lr_scheduler.ReduceLROnPlateau
+
+
+def test_get_scheduler_passes_options_as_transformers_does() -> None:
+    # constant_with_warmup gets no scheduler_specific_kwargs from transformers' get_scheduler, and
+    # the peak for polynomial's lr_end is the optimizer's rate, not an option.
+    runs = []
+    for get in (transformers.get_scheduler, rt.get_scheduler):
+        run = make_run()
+        scheduler = get("constant_with_warmup", run.optimizer, num_warmup_steps=W,
+                        scheduler_specific_kwargs={"num_cycles": 3})
+        runs.append(trajectory(run, scheduler, 2 * W))
+        with pytest.raises(TypeError):
+            get("polynomial", make_run().optimizer, W, N, scheduler_specific_kwargs={"peak_lr": 1.0})
+    assert_same(runs[0][0], runs[1][0])

@@ -1,4 +1,4 @@
-"""rampup.torch.with_warmup around torch's own schedulers.
+"""rampup.torch.warmup_wrapper around torch's own schedulers.
 
 The reference is the same torch scheduler, built fresh on a fresh optimizer and run without any
 warmup: "delay" must reproduce it shifted by the warmup length, "dampen" must reproduce it scaled
@@ -19,7 +19,7 @@ from torch.optim import lr_scheduler as L
 from torch_adapter_helpers import LRS, assert_same, make_run, plateau_metrics, trajectory
 
 import rampup
-from rampup.torch import WarmupWrapper, with_warmup
+from rampup.torch import WarmupWrapper, warmup_wrapper
 
 W = 6
 STEPS = 40
@@ -47,7 +47,7 @@ def _run(name: str, steps: int, *, wrap: str | None, metrics=METRICS):
     run = make_run()
     scheduler = MAKERS[name][0](run.optimizer)
     if wrap is not None:
-        scheduler = with_warmup(scheduler, W, mode=wrap)
+        scheduler = warmup_wrapper(scheduler, W, mode=wrap)
     is_rop = name == "ReduceLROnPlateau"
     return run, scheduler, trajectory(
         run, scheduler, steps, metrics=metrics if is_rop else None,
@@ -86,7 +86,7 @@ def test_dampen_mode(name) -> None:
 @pytest.mark.parametrize("mode", ["delay", "dampen"])
 def test_zero_warmup_is_the_wrapped_scheduler(mode) -> None:
     run = make_run()
-    wrapper = with_warmup(L.CosineAnnealingLR(run.optimizer, T_max=12), 0, mode=mode)
+    wrapper = warmup_wrapper(L.CosineAnnealingLR(run.optimizer, T_max=12), 0, mode=mode)
     lrs, _ = trajectory(run, wrapper, 15)
     ref_run = make_run()
     ref, _ = trajectory(ref_run, L.CosineAnnealingLR(ref_run.optimizer, T_max=12), 15)
@@ -96,7 +96,7 @@ def test_zero_warmup_is_the_wrapped_scheduler(mode) -> None:
 def test_custom_warmup_shape() -> None:
     run = make_run()
     warmup = rampup.Warmup(steps=5, curve="cosine")
-    wrapper = with_warmup(L.StepLR(run.optimizer, 3, 0.5), warmup)
+    wrapper = warmup_wrapper(L.StepLR(run.optimizer, 3, 0.5), warmup)
     assert wrapper.warmup_steps == 5
     lrs, _ = trajectory(run, wrapper, 6)
     for t in range(5):
@@ -108,7 +108,7 @@ def test_custom_warmup_shape() -> None:
 def test_rop_metrics_are_ignored_while_delayed() -> None:
     run = make_run()
     inner = L.ReduceLROnPlateau(run.optimizer, patience=0, factor=0.5)
-    wrapper = with_warmup(inner, 4)
+    wrapper = warmup_wrapper(inner, 4)
     for _ in range(4):
         run.update()
         wrapper.step(metrics=1.0)
@@ -135,7 +135,7 @@ def test_resume(name, mode, at) -> None:
     _, _, (full, _) = _run(name, STEPS, wrap=mode)
 
     first = make_run()
-    wrapper = with_warmup(MAKERS[name][0](first.optimizer), W, mode=mode)
+    wrapper = warmup_wrapper(MAKERS[name][0](first.optimizer), W, mode=mode)
     trajectory(first, wrapper, at, metrics=METRICS if is_rop else None, step=step)
     state = _roundtrip({"wrapper": wrapper.state_dict(), "optimizer": first.optimizer.state_dict(),
                         "model": first.model.state_dict()})
@@ -143,7 +143,7 @@ def test_resume(name, mode, at) -> None:
     second = make_run(seed=3)
     second.model.load_state_dict(state["model"])
     second.optimizer.load_state_dict(state["optimizer"])
-    resumed = with_warmup(MAKERS[name][0](second.optimizer), W, mode=mode)
+    resumed = warmup_wrapper(MAKERS[name][0](second.optimizer), W, mode=mode)
     resumed.load_state_dict(state["wrapper"])
     lrs, last = trajectory(second, resumed, STEPS - at, metrics=METRICS[at:] if is_rop else None, step=step)
     assert_same(lrs, full[at:])
@@ -153,28 +153,28 @@ def test_resume(name, mode, at) -> None:
 def test_errors() -> None:
     run = make_run()
     with pytest.raises(TypeError, match="torch LR scheduler"):
-        with_warmup(run.optimizer, 5)
+        warmup_wrapper(run.optimizer, 5)
     with pytest.raises(ValueError, match="mode"):
-        with_warmup(L.StepLR(run.optimizer, 2), 5, mode="scale")
+        warmup_wrapper(L.StepLR(run.optimizer, 2), 5, mode="scale")
     with pytest.raises(ValueError):
-        with_warmup(L.StepLR(make_run().optimizer, 2), -1)
+        warmup_wrapper(L.StepLR(make_run().optimizer, 2), -1)
     with pytest.raises(TypeError):
-        with_warmup(L.StepLR(make_run().optimizer, 2), 2.5)
-    wrapper = with_warmup(L.StepLR(make_run().optimizer, 2), 3)
+        warmup_wrapper(L.StepLR(make_run().optimizer, 2), 2.5)
+    wrapper = warmup_wrapper(L.StepLR(make_run().optimizer, 2), 3)
     with pytest.raises(ValueError, match="epoch"):
         wrapper.step(epoch=4)
 
     rop_run = make_run()
-    rop = with_warmup(L.ReduceLROnPlateau(rop_run.optimizer), 2)
+    rop = warmup_wrapper(L.ReduceLROnPlateau(rop_run.optimizer), 2)
     rop.step()  # still warming up: no metric needed yet
     rop.step()
     with pytest.raises(ValueError, match="metrics"):
         rop.step()
 
-    other = with_warmup(L.StepLR(make_run().optimizer, 2), 4)
+    other = warmup_wrapper(L.StepLR(make_run().optimizer, 2), 4)
     with pytest.raises(ValueError, match="warmup"):
         other.load_state_dict(wrapper.state_dict())
-    dampened = with_warmup(L.StepLR(make_run().optimizer, 2), 3, mode="dampen")
+    dampened = warmup_wrapper(L.StepLR(make_run().optimizer, 2), 3, mode="dampen")
     with pytest.raises(ValueError, match="mode"):
         dampened.load_state_dict(wrapper.state_dict())
     with pytest.raises(ValueError, match="WarmupWrapper"):
@@ -186,7 +186,7 @@ def test_errors() -> None:
 @pytest.mark.parametrize("mode", ["delay", "dampen"])
 def test_a_metric_for_a_scheduler_that_takes_none_is_an_error(mode: str) -> None:
     run = make_run()
-    wrapper = with_warmup(L.StepLR(run.optimizer, 2), 3, mode=mode)
+    wrapper = warmup_wrapper(L.StepLR(run.optimizer, 2), 3, mode=mode)
     for value in (0.5, 0.0, torch.tensor(0.5)):
         before, lrs = wrapper.state_dict(), run.lrs()
         with pytest.raises(rampup.RampupError, match=r"StepLR takes no metric.*call step\(\)"):
@@ -200,7 +200,7 @@ def test_a_metric_for_a_scheduler_that_takes_none_is_an_error(mode: str) -> None
 
 def test_a_missing_metric_does_not_advance_the_wrapper() -> None:
     run = make_run()
-    wrapper = with_warmup(L.ReduceLROnPlateau(run.optimizer), 2, mode="dampen")
+    wrapper = warmup_wrapper(L.ReduceLROnPlateau(run.optimizer), 2, mode="dampen")
     before, lrs = wrapper.state_dict(), run.lrs()
     with pytest.raises(rampup.RampupError, match="needs the metric"):
         wrapper.step()
@@ -216,7 +216,7 @@ def test_any_scheduler_whose_step_needs_a_metric_gets_it() -> None:
 
     metrics = plateau_metrics(STEPS)
     run = make_run()
-    wrapper = with_warmup(rampup.torch.GreedyLR(run.optimizer, patience=2, min_lr=1e-6), W)
+    wrapper = warmup_wrapper(rampup.torch.GreedyLR(run.optimizer, patience=2, min_lr=1e-6), W)
     lrs, _ = trajectory(run, wrapper, STEPS, metrics=[None] * W + metrics[W:],
                         step=lambda s, m: s.step() if m is None else s.step(m))
     ref_run = make_run()
@@ -241,7 +241,7 @@ def test_delay_is_torchs_sequential_lr_with_the_peak_held_for_two_updates(name: 
     exactly as torch's SequentialLR of a LinearLR warmup (to 1 in W - 1 steps) and the scheduler."""
     make = SEQUENTIAL[name]
     run = make_run()
-    lrs, _ = trajectory(run, with_warmup(make(run.optimizer), W), STEPS)
+    lrs, _ = trajectory(run, warmup_wrapper(make(run.optimizer), W), STEPS)
     ref_run = make_run()
     opt = ref_run.optimizer
     with warnings.catch_warnings():
@@ -259,7 +259,7 @@ def test_delay_is_torchs_sequential_lr_with_the_peak_held_for_two_updates(name: 
 def test_a_warmup_that_ends_on_the_scheduler_step_zero_uses_the_peak_once(name: str) -> None:
     make = SEQUENTIAL[name]
     run = make_run()
-    lrs, _ = trajectory(run, with_warmup(make(run.optimizer), rampup.Warmup(W, endpoints="start")), STEPS)
+    lrs, _ = trajectory(run, warmup_wrapper(make(run.optimizer), rampup.Warmup(W, endpoints="start")), STEPS)
     ref_run = make_run()
     opt = ref_run.optimizer
     with warnings.catch_warnings():
@@ -268,3 +268,19 @@ def test_a_warmup_that_ends_on_the_scheduler_step_zero_uses_the_peak_once(name: 
         ref, _ = trajectory(ref_run, sequential, STEPS)
     assert_same(lrs, ref)
     assert lrs[W - 1] != list(LRS) and lrs[W] == list(LRS)  # the peak once, at the hand-over
+
+
+def test_with_warmup_is_a_deprecated_name_of_warmup_wrapper() -> None:
+    from rampup import errors
+
+    errors._warned.discard("deprecated:rampup.torch.with_warmup")  # warned once per process
+    run, old_run = make_run(), make_run()
+    with pytest.warns(rampup.RampupWarning, match=r"rampup\.torch\.warmup_wrapper") as caught:
+        old = rampup.torch.with_warmup(L.StepLR(old_run.optimizer, 3, 0.5), 4, mode="dampen")
+    assert caught[0].filename == __file__  # points at the caller
+    new = warmup_wrapper(L.StepLR(run.optimizer, 3, 0.5), 4, mode="dampen")
+    assert isinstance(old, WarmupWrapper) and (old.warmup_steps, old.mode) == (4, "dampen")
+    assert trajectory(old_run, old, 12) == trajectory(run, new, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # only once
+        rampup.torch.with_warmup(L.StepLR(make_run().optimizer, 3), 2)

@@ -26,15 +26,15 @@ METRICS = plateau_metrics(40)
 
 
 def _wrapper(opt: Any) -> Any:
-    return rt.with_warmup(L.StepLR(opt, step_size=3, gamma=0.5), 4)
+    return rt.warmup_wrapper(L.StepLR(opt, step_size=3, gamma=0.5), 4)
 
 
 def _wrapper_rop(opt: Any) -> Any:
-    return rt.with_warmup(L.ReduceLROnPlateau(opt, patience=1), 2, mode="dampen")
+    return rt.warmup_wrapper(L.ReduceLROnPlateau(opt, patience=1), 2, mode="dampen")
 
 
 def _wrapper_rampup(opt: Any) -> Any:
-    return rt.with_warmup(rt.Scheduler(opt, rampup.Exponential(0.9)), 3)
+    return rt.warmup_wrapper(rt.Scheduler(opt, rampup.Exponential(0.9)), 3)
 
 
 def _gradual(opt: Any) -> Any:

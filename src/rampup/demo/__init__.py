@@ -22,6 +22,8 @@ __all__ = ["EXPERIMENTS", "EXTRA_EXPERIMENTS", "DemoOptions", "run_demo"]
 EXTRA_EXPERIMENTS = {
     "probe": "rampup's range test and critical rate against a grid and two other finders "
              "(rampup.demo.probe; about 40 minutes on 2 shared cores)",
+    "adaptive": "adaptive warmup against fixed warmups over several rates and batch scalings "
+                "(rampup.demo.adaptive; about 15 minutes on 2 cores)",
     "wsd": "cooldowns branched from one constant-rate run against cosine runs of the same lengths "
            "(rampup.demo.wsd; about 10 minutes on 2 cores)",
 }
@@ -139,6 +141,11 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             if rank == 0:
                 results["wsd_report"] = str(options.out / "wsd.md")
         for name in options.experiments:
+            if name == "adaptive":  # adaptive warmup vs fixed warmups: its own grid and report
+                from rampup.demo.adaptive import run_adaptive
+
+                results["adaptive"] = run_adaptive(options, device, rank)
+                continue
             if name in EXTRA_EXPERIMENTS:
                 continue
             experiment = EXPERIMENTS[name]()
@@ -161,7 +168,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
                     if rank == 0:
                         checkpoint.parent.mkdir(parents=True, exist_ok=True)
                     record = train(
-                        experiment, variant, _schedule_of, data, sizes, seed, device,
+                        experiment, variant, data, sizes, seed, device,
                         checkpoint=checkpoint, checkpoint_every=options.checkpoint_every,
                         resume=options.resume, progress=options.progress,
                     )
@@ -183,10 +190,6 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         if started:
             dist.destroy_process_group()
     return results
-
-
-def _schedule_of(variant: Variant, total: int, per_epoch: int) -> Schedule:
-    return variant.schedule(total, per_epoch)
 
 
 def _say_done(experiment: Experiment, record: Any) -> None:

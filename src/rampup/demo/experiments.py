@@ -16,10 +16,10 @@ from torch import nn
 
 from rampup import (
     Cosine,
-    Join,
     MultiStep,
     Schedule,
     Warmup,
+    gradual_warmup,
     untuned_warmup_steps,
     with_warmup,
 )
@@ -38,7 +38,9 @@ class Variant:
     batch_size: int
     peak_lr: float
     schedule: ScheduleBuilder
-    epochs_scale: int = 1  # the small-batch baseline runs k times more (smaller) steps
+    steps_scale: int = 1  # runs this many times the experiment's steps (the small-batch
+    # baseline: k times smaller batches, so k times more steps for the same epochs)
+    clock: Callable[[int], Any] | None = None  # total steps -> a rampup clock (adaptive warmup)
 
 
 @dataclass(frozen=True)
@@ -210,14 +212,13 @@ def _goyal(kind: str) -> ScheduleBuilder:
 
     def build(total: int, per_epoch: int) -> Schedule:
         decay = MultiStep(milestones=(total // 2, 3 * total // 4), gamma=0.1)
-        warmup = min(WARMUP_EPOCHS * per_epoch, total)
-        if kind == "none" or warmup == 0:
-            return decay
+        warmup = min(WARMUP_EPOCHS * per_epoch, total) if kind != "none" else 0
         if kind == "gradual":
-            ramp = Warmup(steps=warmup, start=1.0 / SCALE, endpoints="start")
+            ramp = gradual_warmup(warmup, SCALE)
         else:
             ramp = Warmup(steps=warmup, curve="constant", start=1.0 / SCALE)
-        return Join(phases=(ramp, decay), boundaries=(warmup,), clock="absolute")
+        # The milestones count from step 0: the warmup replaces the decay's first steps.
+        return with_warmup(decay, ramp, clock="absolute")
 
     return build
 
@@ -245,7 +246,7 @@ def large_batch() -> Experiment:
         quick=Sizes(steps=24, seeds=1, eval_every=8, extra={"samples": 5_000, "width": 8}),
         variants=[
             Variant("small_batch", f"batch {SMALL_BATCH} at {BASE_LR:g} (baseline), same epochs",
-                    SMALL_BATCH, BASE_LR, _goyal("none"), epochs_scale=SCALE),
+                    SMALL_BATCH, BASE_LR, _goyal("none"), steps_scale=SCALE),
             Variant("no_warmup", f"batch {big} at {BASE_LR * SCALE:g} from the first step",
                     big, BASE_LR * SCALE, _goyal("none")),
             Variant("constant_warmup", f"batch {big}: {BASE_LR:g} for {WARMUP_EPOCHS} epochs, then "

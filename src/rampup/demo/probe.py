@@ -23,26 +23,24 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from rampup import Cosine, with_warmup
-from rampup._files import write_atomic
-from rampup.demo.experiments import EXPERIMENTS, Experiment, Sizes, Variant
+from rampup.demo.experiments import EXPERIMENTS, Experiment, ScheduleBuilder, Sizes, Variant
+from rampup.demo.probe_report import mean_of as _mean
+from rampup.demo.probe_report import verdicts, write_probe_report
 from rampup.demo.train import RunRecord, train
-from rampup.errors import ScheduleValueError
+from rampup.errors import OptionError
 from rampup.schedules import Schedule
 from rampup.torch import CriticalLRResult, LRFinderResult, critical_lr, find_lr
 
@@ -50,8 +48,6 @@ __all__ = ["MODELS", "ProbeSizes", "Setup", "probe_setup", "run_probe"]
 
 MODELS = ("transformer", "large_batch")
 BATCH = {"transformer": 16, "large_batch": 1024}  # the demo's batch for each (large batch: 8 x 128)
-TARGET_CV = 0.25
-TARGET_LOSS = 1.10  # training at the suggestion: within 10% of the grid's best loss
 TAIL = 10
 
 
@@ -114,7 +110,7 @@ def probe_setup(name: str, *, quick: bool = False, cache: Path = Path("runs/demo
                 device: torch.device | None = None) -> Setup:
     """The demo's ``transformer`` or ``large_batch`` model and data (quick: the tiny versions)."""
     if name not in MODELS:
-        raise ScheduleValueError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
+        raise OptionError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
     experiment = EXPERIMENTS[name]()
     sizes = experiment.quick if quick else experiment.sizes
     return Setup(name, experiment, sizes, experiment.make_data(sizes, cache), BATCH[name],
@@ -219,8 +215,8 @@ def lightning_sweep(setup: Setup, seed: int, sizes: ProbeSizes, folder: Path) ->
 # -- training runs -----------------------------------------------------------------------------
 
 def _schedule(warmup_fraction: float, start: float = 0.0,
-              warmup_scale: float = 1.0) -> Callable[[Variant, int, int], Schedule]:
-    def build(variant: Variant, total: int, per_epoch: int) -> Schedule:
+              warmup_scale: float = 1.0) -> ScheduleBuilder:
+    def build(total: int, per_epoch: int) -> Schedule:
         steps = max(1, round(warmup_fraction * total * warmup_scale))
         return with_warmup(Cosine(steps=total - steps, min_lr_ratio=0.1), steps, start=start)
 
@@ -231,11 +227,10 @@ def train_at(setup: Setup, lr: float, seed: int, steps: int, *, start: float = 0
              warmup_scale: float = 1.0) -> dict[str, Any]:
     """A short run at peak rate ``lr``: 10% linear warmup (from ``start``; ``warmup_scale`` times
     as long), then cosine to 10%. Returns the final training loss and the run's trace."""
-    variant = Variant("probe", "", setup.batch_size, lr, lambda total, per_epoch: Cosine(steps=total))
+    variant = Variant("probe", "", setup.batch_size, lr, _schedule(0.1, start, warmup_scale))
     sizes = Sizes(steps=steps, seeds=1, eval_every=steps, extra=setup.sizes.extra)
     began = time.perf_counter()
-    record: RunRecord = train(setup.experiment, variant, _schedule(0.1, start, warmup_scale), setup.data,
-                              sizes, seed, setup.device)
+    record: RunRecord = train(setup.experiment, variant, setup.data, sizes, seed, setup.device)
     tail = record.train_loss[-TAIL:]
     final = None if record.diverged else statistics.fmean(tail)
     return {"lr": lr, "seed": seed, "final_loss": final, "diverged": record.diverged,
@@ -250,13 +245,6 @@ def _cv(values: list[float]) -> float | None:
     if len(values) < 2:
         return None
     return statistics.pstdev(values) / statistics.fmean(values)
-
-
-def _mean(values: list[float | None]) -> float | None:
-    """The mean, or None when a value is missing (a diverged run) or there are none."""
-    if not values or any(v is None for v in values):
-        return None
-    return statistics.fmean(v for v in values if v is not None)
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -374,78 +362,6 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-def verdicts(result: dict[str, Any]) -> list[str]:
-    """Each target of the issue, stated plainly as met or missed."""
-    ours, theirs = result["finders"]["rampup"], result["finders"]["torch-lr-finder"]
-    lines = []
-    cv, their_cv = ours["cv"], theirs["cv"]
-    if cv is None:
-        lines.append(f"Spread: not measured (rampup made {len(ours['suggestions']) - ours['missing']} "
-                     "suggestions).")
-    else:
-        met = cv <= TARGET_CV and (their_cv is None or cv <= their_cv)
-        lines.append(f"Spread: {'met' if met else 'missed'}: rampup's coefficient of variation is "
-                     f"{cv:.2f} (target <= {TARGET_CV} and <= torch-lr-finder's "
-                     f"{'-' if their_cv is None else f'{their_cv:.2f}'}).")
-    best = result["grid"]["best_loss"]
-    loss, their_loss = ours["mean_loss"], theirs["mean_loss"]
-    if best is None or loss is None:
-        lines.append("Quality: not measured (a run diverged or there was no suggestion).")
-    else:
-        ratio = loss / best
-        noise = _seed_noise(ours["losses"], theirs["losses"])
-        no_worse = their_loss is None or loss <= their_loss + noise
-        met = ratio <= TARGET_LOSS and no_worse
-        edge = " (the grid's best rate is at its edge, so a better rate may lie outside it)" \
-            if result["grid"]["best_at_edge"] else ""
-        better = [name for name, data in result["finders"].items()
-                  if data["mean_loss"] is not None and data["mean_loss"] < best]
-        edge += (f"; {' and '.join(better)}'s suggestion did better than the grid's best"
-                 if better else "")
-        lines.append(
-            f"Quality: {'met' if met else 'missed'}: training at rampup's median suggestion reaches "
-            f"{loss:.3f} (mean of {len(ours['losses'])} seeds), {ratio:.2f}x the grid's best "
-            f"{best:.3f} (target <= {TARGET_LOSS:.2f}x){edge}; torch-lr-finder's suggestion reaches "
-            f"{'-' if their_loss is None else f'{their_loss:.3f} ({their_loss / best:.2f}x)'} "
-            f"(seed noise about {noise:.3f}).")
-    critical = result["critical"]
-    if critical.get("from_critical") and critical.get("usual"):
-        mine = _mean([r["final_loss"] for r in critical["from_critical"]])
-        usual = _mean([r["final_loss"] for r in critical["usual"]])
-        seeds = len(critical["from_critical"])
-        if mine is None or usual is None:
-            lines.append("Critical-rate warmup: a run diverged: "
-                         f"from the critical rate {_fmt(mine)}, usual warmup {_fmt(usual)}.")
-        else:
-            noise = _seed_noise([r["final_loss"] for r in critical["from_critical"]],
-                                [r["final_loss"] for r in critical["usual"]])
-            verdict = ("no worse than" if mine <= usual + noise / 2 else "worse than")
-            if critical["start_fraction"] >= 1.0:
-                how = (f"the critical rate ({critical['rate']:.3g}) is above the peak "
-                       f"({critical['peak']:.3g}), so by the probe no warmup is needed: the run "
-                       "without warmup")
-            else:
-                how = (f"half the warmup, starting at the critical rate ({critical['rate']:.3g}, "
-                       f"{critical['start_fraction']:.0%} of the peak {critical['peak']:.3g}),")
-            lines.append(f"Critical-rate warmup: {how} ends at {mine:.3f} (mean of {seeds} seeds), "
-                         f"{verdict} the usual warmup from 0 ({usual:.3f}; seed noise about "
-                         f"{noise:.3f}).")
-    else:
-        lines.append(f"Critical-rate warmup: not run: {critical['reason']}")
-    return lines
-
-
-def _seed_noise(*groups: list[float | None]) -> float:
-    """The largest difference between the losses of two seeds at the same rate (0 with one seed)."""
-    spreads = []
-    for losses in groups:
-        if len(losses) >= 2:
-            first, second = losses[0], losses[1]
-            if first is not None and second is not None:
-                spreads.append(abs(first - second))
-    return max(spreads, default=0.0)
-
-
 def run_probe(out: Path, *, quick: bool = False, device: torch.device | None = None,
               progress: bool = True, command: str = "rampup demo --experiment probe",
               cache: Path | None = None) -> dict[str, Any]:
@@ -461,19 +377,5 @@ def run_probe(out: Path, *, quick: bool = False, device: torch.device | None = N
         setup = probe_setup(name, quick=quick, cache=cache or folder / ".cache", device=device)
         results["models"][name] = probe_model(setup, sizes, folder, say)
     results["seconds"] = time.perf_counter() - began
-    from rampup.demo.probe_report import write_probe_report
-
     results["report"] = str(write_probe_report(results, folder, command))
     return results
-
-
-def dump(results: dict[str, Any], path: Path) -> None:
-    write_atomic(path, (json.dumps(results, indent=1, default=_jsonable) + "\n").encode())
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON: {type(value).__name__}")

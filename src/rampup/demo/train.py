@@ -44,6 +44,7 @@ class RunRecord:
     val_accuracy: list[float] = field(default_factory=list)
     diverged: bool = False
     seconds: float = 0.0
+    warmup: dict[str, Any] | None = None  # an adaptive warmup's summary (how long, where it held)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -69,7 +70,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 def train(
     experiment: Experiment,
     variant: Variant,
-    schedule_for: Any,
     data: Any,
     sizes: Sizes,
     seed: int,
@@ -87,8 +87,8 @@ def train(
             "processes: run on a number of processes that divides it"
         )
     per_epoch = experiment.steps_per_epoch(data, variant.batch_size)
-    total = sizes.steps * variant.epochs_scale
-    schedule: Schedule = schedule_for(variant, total, per_epoch)
+    total = sizes.steps * variant.steps_scale
+    schedule: Schedule = variant.schedule(total, per_epoch)
 
     torch.manual_seed(seed)  # the same initial weights on every process
     model: nn.Module = experiment.make_model(sizes).to(device)
@@ -96,7 +96,8 @@ def train(
     if size > 1:
         wrapped = nn.parallel.DistributedDataParallel(model)
     optimizer = experiment.make_optimizer(model.parameters(), variant.peak_lr)
-    scheduler = Scheduler(optimizer, schedule, total_steps=total)
+    clock = None if variant.clock is None else variant.clock(total)
+    scheduler = Scheduler(optimizer, schedule, total_steps=total, clock=clock)
     record = RunRecord(variant=variant.name, seed=seed, total_steps=total)
     start = 0
     spent = 0.0
@@ -136,8 +137,13 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         record.lrs.append(scheduler.get_last_lr()[0])  # the rate this update uses
-        optimizer.step()
-        scheduler.step()
+        if clock is not None and not clock.done:  # an adaptive warmup watches loss and gradient norm
+            grad_norm = nn.utils.clip_grad_norm_(model.parameters(), math.inf)
+            optimizer.step()
+            scheduler.step(loss=loss.detach(), grad_norm=grad_norm)
+        else:
+            optimizer.step()
+            scheduler.step()
         value = loss.detach()
         if size > 1:
             dist.all_reduce(value)
@@ -169,6 +175,8 @@ def train(
             break
     if bar is not None:
         bar.close()
+    if clock is not None:
+        record.warmup = clock.summary()
     if size > 1:
         _check_rates_agree(record.lrs)
     return record

@@ -3,7 +3,7 @@ array-api-compat) the namespace of a torch/JAX/... array."""
 
 from rampup.schedules.base import Schedule
 from rampup.schedules.compose import Clamp, Join, Multiply, clamp, join, multiply, with_warmup
-from rampup.schedules.cyclic import SGDR, OneCycle, Triangular
+from rampup.schedules.cyclic import SGDR, OneCycle, Triangular, one_cycle_momentum
 from rampup.schedules.decay import (
     Constant,
     Cosine,
@@ -41,6 +41,7 @@ SHAPES: dict[str, type[Schedule]] = {
     )
 }
 
+# A re-export list (rampup/__init__.py repeats most of it for the top-level package).
 __all__ = [
     "SGDR",
     "SHAPES",
@@ -65,6 +66,7 @@ __all__ = [
     "gradual_warmup",
     "join",
     "multiply",
+    "one_cycle_momentum",
     "untuned_warmup",
     "untuned_warmup_steps",
     "with_warmup",

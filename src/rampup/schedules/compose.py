@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ from rampup.errors import (
     show,
 )
 from rampup.schedules.base import Schedule, check_tree, set_fields
+from rampup.schedules.decay import Constant
 from rampup.schedules.warmup import Warmup
 
 
@@ -79,6 +80,9 @@ class Join(Schedule):
             return self.phases[index]._eval(t, xp)
         if xp.kind == "array_api":
             return self._select(t, xp)
+        # numpy evaluates each phase on its own steps only: _select's every-phase-on-every-step
+        # gives the same bits but measured 6x a plain numpy formula for an 8-phase join over 1M
+        # steps (masks: 1.3x), 14x after ten re-plans (masks: 3.8x).
         relative = self.clock == "relative"
         which = np.searchsorted(np.asarray(boundaries, dtype=np.int64), t, side="right")
         out = np.empty(t.shape, dtype=np.float64)
@@ -106,11 +110,19 @@ class Join(Schedule):
 
     @property
     def horizon(self) -> int | None:
-        last = self.phases[-1].horizon
-        start = self.boundaries[-1] if self.boundaries else 0
-        if last is None:
+        return self._in_last_phase(self.phases[-1].horizon)
+
+    @property
+    def length(self) -> int | None:
+        """Where the last phase ends (it runs from the last boundary on)."""
+        return self._in_last_phase(self.phases[-1].length)
+
+    def _in_last_phase(self, step: int | None) -> int | None:
+        """The global step of the last phase's own ``step`` (None stays None)."""
+        if step is None:
             return None
-        return start + last if self.clock == "relative" else max(start, last)
+        start = self.boundaries[-1] if self.boundaries else 0
+        return start + step if self.clock == "relative" else max(start, step)
 
     def upper_bound(self) -> float:
         return max(phase.upper_bound() for phase in self.phases)
@@ -172,6 +184,17 @@ class Multiply(Schedule):
             return None
         return max(h for h in horizons if h is not None)
 
+    @property
+    def length(self) -> int | None:
+        """The longest factor's length; constant factors (a fixed scale) plan nothing, and a
+        product of constants is planned as a :class:`Constant` of its value."""
+        changing = [f.length for f in self.factors if f.horizon != 0]
+        if not changing:
+            return Constant(self(0)).length
+        if any(n is None for n in changing):
+            return None
+        return max(n for n in changing if n is not None)
+
     def upper_bound(self) -> float:
         bound = 1.0
         for factor in self.factors:
@@ -216,6 +239,10 @@ class Clamp(Schedule):
     def horizon(self) -> int | None:
         return self.schedule.horizon
 
+    @property
+    def length(self) -> int | None:
+        return self.schedule.length
+
     def upper_bound(self) -> float:
         bound = max(self.schedule.upper_bound(), self.minimum)
         return bound if self.maximum is None else min(bound, self.maximum)
@@ -236,7 +263,9 @@ def join(phases: Sequence[Schedule], boundaries: Sequence[int], clock: str = "re
 def _as_tuple(items: Any) -> Any:
     # Anything else goes to Join as is, whose checks name the argument (tuple() would raise a
     # bare TypeError for a single schedule or number).
-    if isinstance(items, Iterable) and not isinstance(items, (str, bytes)):
+    # An array, a mapping or a set goes as it is too: the checks take a 1-d array and refuse the
+    # others with their name.
+    if isinstance(items, Iterable) and not isinstance(items, (str, bytes, np.ndarray, Mapping, Set)):
         return tuple(items)
     return items
 
@@ -253,24 +282,36 @@ def clamp(schedule: Schedule, minimum: float = 0.0, maximum: float | None = None
 
 def with_warmup(
     main: Schedule,
-    warmup_steps: int,
+    warmup_steps: int | Warmup,
     *,
     curve: str = "linear",
     start: float | None = None,
     endpoints: str = "end",
     clock: str = "relative",
 ) -> Schedule:
-    """A warmup of ``warmup_steps`` updates in front of ``main``.
+    """A warmup in front of ``main``: ``warmup_steps`` updates of a :class:`Warmup` with
+    ``curve``, ``start`` and ``endpoints``, or a ``Warmup`` given whole (then leave those three as
+    they are).
 
     ``clock="relative"`` (default, as transformers does): ``main`` starts its own step 0 when
     warmup ends, so its whole length follows the warmup. ``clock="absolute"``: ``main`` runs on the
-    global step and warmup replaces its first ``warmup_steps`` updates. With 0 warmup steps this
+    global step and warmup replaces its first ``warmup.steps`` updates. With 0 warmup steps this
     returns ``main`` itself.
     """
     if not isinstance(main, Schedule):
         raise ScheduleTypeError(f"main must be a rampup schedule, got {show(main)}")
-    steps = check_int("warmup_steps", warmup_steps)
-    if steps == 0:
+    if isinstance(warmup_steps, Warmup):
+        if (curve, start, endpoints) != ("linear", None, "end"):
+            raise ScheduleTypeError(
+                "curve, start and endpoints describe a warmup given by its length; this one is a "
+                f"Warmup already ({warmup_steps.label()})"
+            )
+        warm = warmup_steps
+    else:
+        steps = check_int("warmup_steps", warmup_steps)
+        if steps == 0:
+            return main
+        warm = Warmup(steps=steps, curve=curve, start=start, endpoints=endpoints)
+    if warm.steps == 0:
         return main
-    warm = Warmup(steps=steps, curve=curve, start=start, endpoints=endpoints)
-    return Join(phases=(warm, main), boundaries=(steps,), clock=clock)
+    return Join(phases=(warm, main), boundaries=(warm.steps,), clock=clock)

@@ -19,13 +19,16 @@ from rampup.errors import (
     check_real,
     show,
 )
-from rampup.schedules.base import ENDPOINTS, Schedule, position, set_fields
+from rampup.schedules.base import ENDPOINTS, Schedule, Sized, position, set_fields
 
 MAX_CYCLES = 2.0**32
 """The most cosine cycles a ``Cosine`` or ``CosineRestarts`` takes (4.3e9)."""
 
 MAX_POWER = 1e6
 """The largest exponent of a ``Polynomial``."""
+
+MAX_RATE = 1e6
+"""The largest ``Exponential`` rate (exp(-1e6) is 0 already; rate * step stays finite)."""
 
 
 def _check_floor(value: object) -> float:
@@ -53,6 +56,12 @@ class Constant(Schedule):
     def horizon(self) -> int:
         return 0
 
+    @property
+    def length(self) -> int | None:
+        # At the peak, a plateau that goes on (constant_with_warmup, an open-ended wsd); any other
+        # level is where a plan ends (the floor held after a decay).
+        return None if self.value == 1.0 else 0
+
     def upper_bound(self) -> float:
         return self.value
 
@@ -60,8 +69,51 @@ class Constant(Schedule):
         return f"constant {self.value:g}"
 
 
+class Decay(Sized):
+    """A decay from 1 to ``min_lr_ratio`` over ``steps`` updates, then held at the floor:
+    ``min_lr_ratio + (1 - min_lr_ratio) * curve(n, d)``, with the shape's ``curve`` going from 1
+    to 0 as the progress ``n / d`` (from :func:`position`) goes from 0 to 1. The floor is an
+    affine rescale, never a clip. Subclasses declare the fields ``steps`` and ``min_lr_ratio``
+    (in their own order, which is their constructor's and their config's) and the curve.
+    """
+
+    __slots__ = ()
+    min_lr_ratio: float
+
+    def _check(self) -> None:
+        """Check and store the two fields every decay has (first, as each subclass's
+        ``__post_init__`` starts)."""
+        set_fields(self, steps=check_int("steps", self.steps),
+                   min_lr_ratio=_check_floor(self.min_lr_ratio))
+
+    def _endpoints(self) -> str:
+        return "start"
+
+    def _curve(self, n: Any, d: Any, xp: Any) -> Any:
+        """The shape's curve at progress ``n / d``: 1 at the start, 0 at the end."""
+        raise NotImplementedError
+
+    def _level(self, curve: Any) -> Any:
+        floor = self.min_lr_ratio
+        return floor + (1.0 - floor) * curve
+
+    def _eval(self, t: Any, xp: Any) -> Any:
+        n, d = position(t, self.steps, self._endpoints(), xp)
+        return self._level(self._curve(n, d, xp))
+
+    def _final(self) -> float:
+        return self.min_lr_ratio
+
+    def label(self) -> str:
+        return f"{self.shape_label()} 1 -> {self._final():g} over {self.steps} steps"
+
+    def shape_label(self) -> str:
+        """The curve in words ("linear decay", "polynomial decay (power 2)" ...)."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True, slots=True)
-class Linear(Schedule):
+class Linear(Decay):
     """Linear decay from 1 to ``min_lr_ratio`` over ``steps`` updates, then held.
 
     With ``n, d`` from :func:`position` (default ``n = t``, ``d = steps``):
@@ -74,30 +126,26 @@ class Linear(Schedule):
     shape: ClassVar[str] = "linear"
 
     def __post_init__(self) -> None:
-        set_fields(self, steps=check_int("steps", self.steps),
-                   min_lr_ratio=_check_floor(self.min_lr_ratio),
-                   endpoints=check_choice("endpoints", self.endpoints, ENDPOINTS))
+        self._check()
+        set_fields(self, endpoints=check_choice("endpoints", self.endpoints, ENDPOINTS))
 
-    def _eval(self, t: Any, xp: Any) -> Any:
-        n, d = position(t, self.steps, self.endpoints, xp)
-        floor = self.min_lr_ratio
-        return floor + (1.0 - floor) * xp.ratio(d - n, d)
+    def _endpoints(self) -> str:
+        return self.endpoints
 
-    @property
-    def horizon(self) -> int:
-        return self.steps
+    def _curve(self, n: Any, d: Any, xp: Any) -> Any:
+        return xp.ratio(d - n, d)
 
-    def label(self) -> str:
-        return f"linear decay 1 -> {self.min_lr_ratio:g} over {self.steps} steps"
+    def shape_label(self) -> str:
+        return "linear decay"
 
 
 @dataclass(frozen=True, slots=True)
-class Cosine(Schedule):
+class Cosine(Decay):
     """Cosine decay from 1 to ``min_lr_ratio`` over ``steps`` updates, then held.
 
     ``min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + cos(pi * cycles * 2 * p))`` with ``p = n / d``
     from :func:`position`. ``cycles=0.5`` is a half cosine (1 down to the floor); larger values
-    swing back up (transformers' ``num_cycles``). The floor is an affine rescale, never a clip.
+    swing back up (transformers' ``num_cycles``).
     """
 
     steps: int
@@ -107,28 +155,26 @@ class Cosine(Schedule):
     shape: ClassVar[str] = "cosine"
 
     def __post_init__(self) -> None:
-        set_fields(self, steps=check_int("steps", self.steps),
-                   min_lr_ratio=_check_floor(self.min_lr_ratio),
-                   cycles=_check_cycles(self.cycles),
+        self._check()
+        set_fields(self, cycles=_check_cycles(self.cycles),
                    endpoints=check_choice("endpoints", self.endpoints, ENDPOINTS))
 
-    def _eval(self, t: Any, xp: Any) -> Any:
-        n, d = position(t, self.steps, self.endpoints, xp)
-        factor = 0.5 * (1.0 + xp.cos(math.pi * self.cycles * 2.0 * xp.ratio(n, d)))
-        floor = self.min_lr_ratio
-        return floor + (1.0 - floor) * factor
+    def _endpoints(self) -> str:
+        return self.endpoints
 
-    @property
-    def horizon(self) -> int:
-        return self.steps
+    def _curve(self, n: Any, d: Any, xp: Any) -> Any:
+        return 0.5 * (1.0 + xp.cos(math.pi * self.cycles * 2.0 * xp.ratio(n, d)))
+
+    def shape_label(self) -> str:
+        return "cosine decay"
 
     def label(self) -> str:
         extra = "" if self.cycles == 0.5 else f", {self.cycles:g} cycles"
-        return f"cosine decay 1 -> {self.min_lr_ratio:g} over {self.steps} steps{extra}"
+        return Decay.label(self) + extra
 
 
 @dataclass(frozen=True, slots=True)
-class CosineRestarts(Schedule):
+class CosineRestarts(Decay):
     """Cosine with ``cycles`` equal hard restarts over ``steps`` updates, then the floor.
 
     ``p = t / steps``; for p < 1: ``floor + (1 - floor) * 0.5 * (1 + cos(pi * ((cycles * p) mod 1)))``,
@@ -144,29 +190,25 @@ class CosineRestarts(Schedule):
         set_fields(self, steps=check_int("steps", self.steps), cycles=_check_cycles(self.cycles),
                    min_lr_ratio=_check_floor(self.min_lr_ratio))
 
-    def _eval(self, t: Any, xp: Any) -> Any:
-        n, d = position(t, self.steps, "start", xp)
+    def _curve(self, n: Any, d: Any, xp: Any) -> Any:
         progress = xp.ratio(n, d)
         wave = 0.5 * (1.0 + xp.cos(math.pi * ((self.cycles * progress) % 1.0)))
-        factor = xp.where(progress >= 1.0, 0.0, wave)
-        floor = self.min_lr_ratio
-        return floor + (1.0 - floor) * factor
+        return xp.where(progress >= 1.0, 0.0, wave)
 
-    @property
-    def horizon(self) -> int:
-        return self.steps
+    def shape_label(self) -> str:
+        return f"cosine, {self.cycles:g} hard restarts"
 
     def label(self) -> str:
-        return f"cosine, {self.cycles:g} hard restarts over {self.steps} steps"
+        return f"{self.shape_label()} over {self.steps} steps"
 
 
 @dataclass(frozen=True, slots=True)
-class Polynomial(Schedule):
+class Polynomial(Decay):
     """Polynomial decay over ``steps`` updates, then held; ``q = 1 - t / steps``.
 
     Relative form (default): ``min_lr_ratio + (1 - min_lr_ratio) * q ** power``.
     Absolute form (transformers' ``lr_end``): with ``lr_end`` and ``peak_lr`` given,
-    ``((peak_lr - lr_end) * q ** power + lr_end) / peak_lr``.
+    ``((peak_lr - lr_end) * q ** power + lr_end) / peak_lr`` (as transformers rounds it).
     """
 
     steps: int
@@ -191,34 +233,31 @@ class Polynomial(Schedule):
             if self.min_lr_ratio != 0.0:
                 raise ScheduleValueError("give either min_lr_ratio or lr_end, not both")
             if not end < peak:
+                # transformers' words for its polynomial's rule (rampup.hf relies on this check).
                 raise ScheduleValueError(
-                    f"lr_end must be smaller than peak_lr ({peak:g}), got {end:g}"
+                    f"lr_end ({end:g}) must be smaller than initial lr (peak_lr={peak:g})"
                 )
             set_fields(self, peak_lr=peak, lr_end=end)
 
-    def _eval(self, t: Any, xp: Any) -> Any:
-        n, d = position(t, self.steps, "start", xp)
-        remaining = xp.power(1 - xp.ratio(n, d), self.power)
+    def _curve(self, n: Any, d: Any, xp: Any) -> Any:
+        return xp.power(1 - xp.ratio(n, d), self.power)
+
+    def _level(self, curve: Any) -> Any:
         if self.lr_end is not None and self.peak_lr is not None:
-            return ((self.peak_lr - self.lr_end) * remaining + self.lr_end) / self.peak_lr
-        floor = self.min_lr_ratio
-        return floor + (1.0 - floor) * remaining
+            return ((self.peak_lr - self.lr_end) * curve + self.lr_end) / self.peak_lr
+        return Decay._level(self, curve)
 
-    @property
-    def horizon(self) -> int:
-        return self.steps
+    def _final(self) -> float:
+        if self.lr_end is not None and self.peak_lr:
+            return self.lr_end / self.peak_lr
+        return self.min_lr_ratio
 
-    def label(self) -> str:
-        end = (
-            f"{self.lr_end / self.peak_lr:g}"
-            if self.lr_end is not None and self.peak_lr
-            else f"{self.min_lr_ratio:g}"
-        )
-        return f"polynomial decay (power {self.power:g}) 1 -> {end} over {self.steps} steps"
+    def shape_label(self) -> str:
+        return f"polynomial decay (power {self.power:g})"
 
 
 @dataclass(frozen=True, slots=True)
-class SqrtDecay(Schedule):
+class SqrtDecay(Decay):
     """The "1-sqrt" cooldown of warmup-stable-decay schedules, then held.
 
     ``min_lr_ratio + (1 - min_lr_ratio) * (1 - sqrt(t / steps))``.
@@ -229,20 +268,13 @@ class SqrtDecay(Schedule):
     shape: ClassVar[str] = "sqrt_decay"
 
     def __post_init__(self) -> None:
-        set_fields(self, steps=check_int("steps", self.steps),
-                   min_lr_ratio=_check_floor(self.min_lr_ratio))
+        self._check()
 
-    def _eval(self, t: Any, xp: Any) -> Any:
-        n, d = position(t, self.steps, "start", xp)
-        floor = self.min_lr_ratio
-        return floor + (1.0 - floor) * (1.0 - xp.sqrt(xp.ratio(n, d)))
+    def _curve(self, n: Any, d: Any, xp: Any) -> Any:
+        return 1.0 - xp.sqrt(xp.ratio(n, d))
 
-    @property
-    def horizon(self) -> int:
-        return self.steps
-
-    def label(self) -> str:
-        return f"1-sqrt decay 1 -> {self.min_lr_ratio:g} over {self.steps} steps"
+    def shape_label(self) -> str:
+        return "1-sqrt decay"
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +322,7 @@ class MultiStep(Schedule):
             count = 0.0
             for milestone in self.milestones:
                 count = count + xp.where(t >= milestone, 1.0, 0.0)
-        else:
+        else:  # an integer count: one pow per milestone (the float count above: one per step, 7x)
             count = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
         return xp.power(self.gamma, count)
 
@@ -319,7 +351,7 @@ class Exponential(Schedule):
         if self.gamma is not None:
             set_fields(self, gamma=check_real("gamma", self.gamma, low=0.0, high=1.0, low_open=True))
         if self.rate is not None:
-            set_fields(self, rate=check_real("rate", self.rate, low=0.0))
+            set_fields(self, rate=check_real("rate", self.rate, low=0.0, high=MAX_RATE))
 
     def _eval(self, t: Any, xp: Any) -> Any:
         if self.gamma is not None:

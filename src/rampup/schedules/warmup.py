@@ -13,14 +13,14 @@ from rampup.errors import (
     check_int,
     check_real,
 )
-from rampup.schedules.base import ENDPOINTS, Schedule, position, set_fields
+from rampup.schedules.base import ENDPOINTS, Sized, position, set_fields
 
 WARMUP_CURVES = ("linear", "cosine", "1-sqrt", "exponential", "constant")
 _DEFAULT_START = {"linear": 0.0, "cosine": 0.0, "1-sqrt": 0.0, "exponential": 0.01, "constant": 0.1}
 
 
 @dataclass(frozen=True, slots=True)
-class Warmup(Schedule):
+class Warmup(Sized):
     """Warmup from ``start`` (a fraction of the peak) to 1 over ``steps`` updates, then 1.
 
     With progress ``p = n / d`` from :func:`position` (by default ``p = (t + 1) / steps``, so
@@ -72,10 +72,6 @@ class Warmup(Schedule):
         else:
             ramp = 1.0 - xp.sqrt(1.0 - progress)
         return start + (1.0 - start) * ramp
-
-    @property
-    def horizon(self) -> int:
-        return self.steps
 
     def label(self) -> str:
         return f"{self.curve} warmup {self.start:g} -> 1 over {self.steps} steps"

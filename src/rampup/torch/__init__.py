@@ -1,9 +1,12 @@
 """rampup for PyTorch: the scheduler, warmup around existing schedulers, transformers' API."""
 
-from rampup.torch.compat import (
+from rampup.torch.critical import CriticalLRResult, critical_lr
+from rampup.torch.finder_frameworks import find_lr_lightning, find_lr_trainer
+from rampup.torch.gradual import GradualWarmupScheduler
+from rampup.torch.greedy import GreedyLR
+from rampup.torch.groups import to_tensor_lrs
+from rampup.torch.hf import (
     TYPE_TO_SCHEDULER_FUNCTION,
-    GradualWarmupScheduler,
-    GreedyLR,
     get_constant_schedule,
     get_constant_schedule_with_warmup,
     get_cosine_schedule_with_warmup,
@@ -18,11 +21,9 @@ from rampup.torch.compat import (
     get_scheduler,
     get_wsd_schedule,
 )
-from rampup.torch.critical import CriticalLRResult, critical_lr
-from rampup.torch.finder_frameworks import find_lr_lightning, find_lr_trainer
 from rampup.torch.lr_finder import LRFinderResult, find_lr
-from rampup.torch.scheduler import Scheduler, to_tensor_lrs
-from rampup.torch.wrap import WarmupWrapper, with_warmup
+from rampup.torch.scheduler import Scheduler
+from rampup.torch.wrap import WarmupWrapper, warmup_wrapper, with_warmup
 
 __all__ = [
     "TYPE_TO_SCHEDULER_FUNCTION",
@@ -50,5 +51,6 @@ __all__ = [
     "get_scheduler",
     "get_wsd_schedule",
     "to_tensor_lrs",
+    "warmup_wrapper",
     "with_warmup",
 ]

@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch.optim import Optimizer
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, check_real, closest
-from rampup.schedules import Cosine, Join, Linear, Schedule, Warmup
+from rampup.config import config_differences
+from rampup.errors import ScheduleTypeError, ScheduleValueError, closest
+from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
-from rampup.torch.groups import as_float, one_per_group, value_at
+
+# Re-exported from its home with the cyclic shapes, where it was first importable from here.
+from rampup.schedules.cyclic import one_cycle_momentum
+from rampup.torch.groups import as_float, one_per_group, read_value, set_initial, value_at, write_value
 
 __all__ = [
     "HYPERPARAMS",
@@ -81,11 +84,6 @@ class Hyperparam:
         return {"bases": list(self.bases), "schedules": [s.to_dict() for s in self.schedules]}
 
 
-def _read(group: Mapping[str, Any], spec: _Spec) -> Any:
-    value = group[spec.key]
-    return value if spec.index is None else value[spec.index]
-
-
 def _range_text(spec: _Spec) -> str:
     return "[0, 1)" if spec.below_one else "[0, inf)"
 
@@ -112,44 +110,6 @@ def _extremes(schedule: Schedule) -> tuple[float, float, int, int]:
         if values[j] > high:
             high, high_at = float(values[j]), start + j
     return low, high, low_at, high_at
-
-
-def one_cycle_momentum(
-    total_steps: int,
-    pct_start: float = 0.3,
-    base_momentum: float = 0.85,
-    max_momentum: float = 0.95,
-    anneal: str = "cos",
-) -> Schedule:
-    """The one-cycle momentum of torch's ``OneCycleLR``, as a multiplier of ``max_momentum``.
-
-    Momentum falls from ``max_momentum`` to ``base_momentum`` while the rate rises (steps 0 to
-    ``pct_start * total_steps - 1``) and climbs back while it anneals (to step ``total_steps - 1``),
-    giving torch's numbers. Create the optimizer with ``momentum=max_momentum`` (or
-    ``betas=(max_momentum, ...)`` and the key ``"beta1"``) and pass
-    ``hyperparams={"momentum": one_cycle_momentum(total_steps)}`` with the rate schedule
-    ``rampup.OneCycle(steps=total_steps, pct_start=...)``. ``pct_start * total_steps`` must be a
-    whole number of steps >= 2 here.
-    """
-    total = check_int("total_steps", total_steps, minimum=2)
-    pct = check_real("pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
-    top = check_real("max_momentum", max_momentum, low=0.0, high=1.0, low_open=True, high_open=True)
-    bottom = check_real("base_momentum", base_momentum, low=0.0, high=top)
-    check_choice("anneal", anneal, ("cos", "linear"))
-    rise = round(pct * total)
-    if abs(pct * total - rise) > 1e-9 or not 2 <= rise < total:
-        raise ScheduleValueError(
-            f"pct_start * total_steps must be a whole number of steps in [2, total_steps), got "
-            f"{pct:g} * {total} = {pct * total:g}"
-        )
-    ratio = bottom / top
-    down: Schedule
-    if anneal == "cos":
-        down = Cosine(steps=rise, min_lr_ratio=ratio, endpoints="both")
-    else:
-        down = Linear(steps=rise, min_lr_ratio=ratio, endpoints="both")
-    up = Warmup(steps=total - rise, curve="cosine" if anneal == "cos" else "linear", start=ratio)
-    return Join(phases=(down, up), boundaries=(rise,))
 
 
 def attach_hyperparams(
@@ -183,7 +143,7 @@ def attach_hyperparams(
                     f"cannot schedule {name}: {kind} has no {spec.key!r} in its parameter groups "
                     f"(group {index}); {spec.hint}"
                 )
-            base = as_float(group.get(f"initial_{name}", _read(group, spec)))
+            base = as_float(group.get(f"initial_{name}", read_value(group, spec.key, spec.index)))
             where = f"{spec.key}[{spec.index}]" if spec.index is not None else spec.key
             if base == 0.0:
                 raise ScheduleValueError(
@@ -204,8 +164,7 @@ def attach_hyperparams(
         tracks.append(track)
     # Written only once every track has been checked: a refused scheduler changes nothing.
     for track in tracks:
-        for group, base in zip(groups, track.bases, strict=True):
-            group.setdefault(f"initial_{track.name}", base)
+        set_initial(optimizer, track.name, track.bases, keep=True)
     return tracks
 
 
@@ -230,18 +189,7 @@ def write_hyperparams(optimizer: Optimizer, tracks: Sequence[Hyperparam], step: 
             value = base * schedule._eval(step, SCALAR)
             if not 0.0 <= value < (1.0 if spec.below_one else math.inf):
                 _check_value(track.name, spec, value, f"at step {step}")
-            current = group[spec.key]
-            if spec.index is None:
-                if isinstance(current, torch.Tensor):
-                    current.fill_(value)
-                else:
-                    group[spec.key] = value
-            elif isinstance(current[spec.index], torch.Tensor):
-                current[spec.index].fill_(value)
-            else:
-                pair = list(current)
-                pair[spec.index] = value
-                group[spec.key] = tuple(pair) if isinstance(current, tuple) else pair
+            write_value(group, spec.key, value, spec.index)
 
 
 def state_of(tracks: Sequence[Hyperparam]) -> dict[str, Any]:
@@ -304,8 +252,6 @@ def plan_bases(
     hyper-parameter and keep ``base * schedule`` in range wherever it was checked at attach time
     and at ``step``, the step being restored.
     """
-    from rampup.torch.scheduler import config_differences
-
     if not isinstance(saved, Mapping):
         raise ScheduleTypeError(
             "state_dict['hyperparams'] must be a dict like {'momentum': {'bases': [...], "
@@ -363,5 +309,4 @@ def set_bases(optimizer: Optimizer, tracks: Sequence[Hyperparam], plan: Sequence
     for track, bases in zip(tracks, plan, strict=True):
         if bases is not None:
             track.bases = list(bases)
-            for group, base in zip(optimizer.param_groups, track.bases, strict=True):
-                group[f"initial_{track.name}"] = base
+            set_initial(optimizer, track.name, track.bases)

@@ -9,129 +9,86 @@ drift.
 
 from __future__ import annotations
 
-import itertools
-import reprlib
 import sys
 import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import torch
+import numpy as np
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 
 from rampup.clock import Clock, as_clock, check_signals
-from rampup.config import from_dict
 from rampup.errors import (
+    MAX_STEP,
     RampupWarning,
-    ScheduleTypeError,
     ScheduleValueError,
     check_choice,
     check_int,
     warn_once,
 )
-from rampup.plan import Plan, planned_end
-from rampup.schedules import Schedule
+from rampup.plan import Plan
+from rampup.schedules import SHAPES, Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
-from rampup.torch.groups import as_float, one_per_group, value_at, write_rate
+from rampup.torch.base import RampupLRScheduler, new_warn_key
+from rampup.torch.groups import (
+    check_optimizer,
+    has_tensor_rates,
+    initial_lrs,
+    one_per_group,
+    set_initial,
+    to_tensor_lrs,
+    write_rate,
+)
 from rampup.torch.replan import ReplanMixin
-from rampup.torch.states import saved_count as _saved_count
-from rampup.torch.states import saved_rates as _saved_rates
+from rampup.torch.resume import CONFIG_POLICIES, LoadPlan, ResumeMixin, check_flag
 
 STATE_FORMAT = "rampup.Scheduler/1"
-CONFIG_POLICIES = ("error", "keep_step", "keep_fraction")
-# Saved values shown in messages: short, and safe on deep or huge data.
-_SHOW = reprlib.Repr()
-_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother = 3, 60, 60
-# The keys of a state written by state_dict(): the first four always, the others when present.
-_REQUIRED_KEYS = ("format", "step", "base_lrs", "schedules")
-_OPTIONAL_KEYS = ("skipped_steps", "step_count", "hyperparams", "clock", "warp", "changes")
-# Attributes rebuilt when a scheduler is unpickled or deep-copied (a hook on the optimizer, its
-# handle and finalizer, and a bound method), not saved with it.
-_TRANSIENT = ("_count_update", "_hook", "_detach", "_evaluate")
-# Keys for warn_once: unique per scheduler for the whole process (an id() is reused once an object
-# is freed, which silenced the warnings of every later scheduler that got the same id).
-_instance_numbers = itertools.count()
 
 
-def check_optimizer(optimizer: object) -> Optimizer:
-    """The optimizer, if it is a torch optimizer with at least one parameter group."""
-    if not isinstance(optimizer, Optimizer):
-        raise ScheduleTypeError(
-            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-        )
-    if not optimizer.param_groups:
-        raise ScheduleValueError("optimizer has no parameter groups: nothing to schedule")
-    return optimizer
+# The per-step path reads the shared schedule from a table of precomputed steps: up to this many
+# at once (a table of 1024 floats costs about as much as 30 single evaluations to fill), starting
+# with _TABLE_FIRST and doubling, so a short run computes little ahead.
+_TABLE_MOST = 1024
+_TABLE_FIRST = 64
+# A table is refilled when the run has walked off its end by fewer than this many steps (schedule
+# time moving a few steps per update at most, as a warp or a small sample count moves it); a jump
+# further away, e.g. a token clock's, evaluates that one step instead, which is cheaper than a
+# table used for a few updates.
+_TABLE_NEAR = 8
 
 
-def initial_lrs(optimizer: Optimizer) -> list[float]:
-    """Each group's peak rate: its ``initial_lr`` if a scheduler set one before, else its ``lr``.
+def _update_counter(counter: list[int]) -> Any:
+    """A step hook that counts optimizer updates in ``counter[0]`` (it holds no scheduler).
 
-    ``initial_lr`` is written back (as torch's schedulers do) so other tools can read it.
-    """
-    peaks = []
-    for group in optimizer.param_groups:
-        peak = as_float(group.get("initial_lr", group["lr"]))
-        group.setdefault("initial_lr", peak)
-        peaks.append(peak)
-    return peaks
-
-
-def config_differences(saved: Any, current: Any, path: str = "") -> list[str]:
-    """Human-readable differences between two schedule configs (nested dicts and lists).
-
-    A saved config is untrusted data: values that cannot be compared are reported as differences
-    instead of raising, and shown abridged. (The recursion follows the current config, so a
-    deeply nested saved one cannot exhaust the stack.)
-    """
-    if isinstance(saved, Mapping) and isinstance(current, Mapping):
-        out = []
-        for key in sorted(set(saved) | set(current), key=str):
-            where = f"{path}.{key}" if path else str(key)
-            if key not in saved or key not in current:
-                out.append(f"{where}: only in {'this scheduler' if key in current else 'the saved state'}")
-            else:
-                out.extend(config_differences(saved[key], current[key], where))
-        return out
-    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
-        if len(saved) != len(current):
-            return [f"{path}: {len(saved)} entries saved, {len(current)} now"]
-        out = []
-        for i, (a, b) in enumerate(zip(saved, current, strict=True)):
-            out.extend(config_differences(a, b, f"{path}[{i}]"))
-        return out
-    try:
-        # True == 1 in Python, but a flag is not a count.
-        same = isinstance(saved, bool) == isinstance(current, bool) and bool(saved == current)
-    except Exception:  # e.g. an array, whose == gives no single answer
-        same = False
-    return [] if same else [f"{path}: saved {_SHOW.repr(saved)}, now {_SHOW.repr(current)}"]
-
-
-def _update_counter(scheduler: Scheduler) -> Any:
-    """A step hook that counts optimizer updates for ``scheduler`` without keeping it alive.
-
-    ``step()`` compares the count with the last one it saw to tell a skipped update (GradScaler
-    found inf/NaN and did not call ``optimizer.step()``) from a real one. A post-step hook adds no
+    ``step()`` reads the count and sets it back to 0, to tell a skipped update (GradScaler found
+    inf/NaN and did not call ``optimizer.step()``) from a real one. A post-step hook adds no
     graph break or recompilation to a compiled training step, unlike torch's own schedulers,
     which replace ``optimizer.step`` with a wrapper.
     """
-    reference = weakref.ref(scheduler)
 
     def count(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        owner = reference()
-        if owner is not None:
-            owner._updates += 1
+        counter[0] += 1
 
     return count
 
 
-class Scheduler(ReplanMixin, LRScheduler):
+def _tabulable(schedule: Schedule) -> bool:
+    """Whether every part of ``schedule`` is one of rampup's shapes, whose numpy path gives the
+    per-step path's bits at every step (the core's property suite checks it); a schedule class
+    from elsewhere is evaluated one step at a time."""
+    parts = [schedule]
+    while parts:
+        part = parts.pop()
+        if SHAPES.get(part.shape) is not type(part):
+            return False
+        parts.extend(part.children())
+    return True
+
+
+class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
     """Drive any torch optimizer from a rampup schedule.
 
     ``lr_g(step) = base_lr_g * schedule_g(step)`` for each parameter group ``g``, where
@@ -180,10 +137,10 @@ class Scheduler(ReplanMixin, LRScheduler):
     ``state_dict()`` to attach a saved state to a new optimizer.
     """
 
-    base_lrs: list[float]  # type: ignore[assignment]
-    _multipliers: float | list[float]
-    _loads_atomically = True  # load_state_dict checks everything before it assigns anything
-
+    STATE_FORMAT = STATE_FORMAT
+    # Rebuilt when a scheduler is unpickled or deep-copied, not saved with it: a hook on the
+    # optimizer, its handle and finalizer, a bound method and the table of precomputed steps.
+    _transient = ("_count_update", "_hook", "_detach", "_evaluate", "_table", "_table_next")
 
     def __init__(
         self,
@@ -214,28 +171,27 @@ class Scheduler(ReplanMixin, LRScheduler):
         # None and stops stepping early under gradient accumulation).
         self._total_steps = None if total_steps is None else check_int("total_steps", total_steps, minimum=1)
         self.on_config_change = check_choice("on_config_change", on_config_change, CONFIG_POLICIES)
-        self.keep_base_lrs = _check_flag("keep_base_lrs", keep_base_lrs)
-        self.adopt_foreign = _check_flag("adopt_foreign", adopt_foreign)
+        self.keep_base_lrs = check_flag("keep_base_lrs", keep_base_lrs)
+        self.adopt_foreign = check_flag("adopt_foreign", adopt_foreign)
         # Other hyper-parameters (opt-in): validated and their bases captured before anything is
-        # written; an empty list costs the per-step path one truth test.
+        # written; with none, step() takes its inlined path.
         self._hyperparams = [] if hyperparams is None else _hyper.attach_hyperparams(
             self.optimizer, hyperparams)
         if tensor_lr:
-            for group in groups:
-                if not isinstance(group["lr"], torch.Tensor):
-                    group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32)
+            to_tensor_lrs(self.optimizer)
         self.base_lrs = initial_lrs(self.optimizer)
+        self._tensor_groups = has_tensor_rates(self.optimizer)
         self.last_epoch = 0
         self._step_count = 1
         self.skipped_steps = 0
-        self._updates = self._updates_seen = 0
+        self._updates = [0]  # optimizer updates since the last step(), counted by a hook
         self._warned_too_often = False
         self._attach_counter()
-        self._warn_key = next(_instance_numbers)
+        self._warn_key = new_warn_key()
         self._plan = Plan(schedules, self._total_steps)
+        self._clock.attach(self)  # a clock that re-plans (adaptive warmup) reads the plan here
         self._refresh()
         self._clock.start()
-        self._tensor_groups = any(isinstance(group["lr"], torch.Tensor) for group in groups)
         self._apply(0)
 
     def _refresh(self) -> None:
@@ -249,6 +205,27 @@ class Scheduler(ReplanMixin, LRScheduler):
         self._last_changing_step = sys.maxsize if plan.end_time is None else plan.end_time
         # The default path (update clock, no change) never touches the clock or the warp.
         self._clocked = not self._clock.counts_updates or plan.changed
+        # step()'s inlined path: one shared schedule, float rates, nothing else scheduled.
+        self._fast = not self._clocked and self._shared and not self._tensor_groups and not self._hyperparams
+        self._tabulate = self._shared and _tabulable(current[0])
+        self._forget_table()
+
+    def _forget_table(self) -> None:
+        """Drop the precomputed steps (the plan changed, or the scheduler was copied)."""
+        # (first step, number of steps, their multipliers): one attribute for the per-step path
+        self._table: tuple[int, int, list[float]] = (0, 0, [])
+        self._table_next = 0  # where the next table would start
+
+    @property
+    def _step_count(self) -> int:  # type: ignore[override]
+        """How many times ``step()`` moved the scheduler, plus one (torch's count), kept as an
+        offset from ``last_epoch``, which moves with it on every update: the per-step path then
+        updates one counter. A jump to an ``epoch`` keeps the count."""
+        return self.last_epoch + self._step_offset
+
+    @_step_count.setter
+    def _step_count(self, value: int) -> None:
+        self._step_offset = value - self.last_epoch
 
     def _attach_counter(self) -> None:
         """Count this optimizer's updates with a post-step hook, removed when the scheduler dies."""
@@ -257,24 +234,20 @@ class Scheduler(ReplanMixin, LRScheduler):
             # Unpickling a cycle can hand us the optimizer before its own __setstate__ ran; that
             # method keeps a hook table that is already there.
             hooks["_optimizer_step_post_hooks"] = OrderedDict()
-        self._count_update = _update_counter(self)
+        self._count_update = _update_counter(self._updates)
         self._hook = self.optimizer.register_step_post_hook(self._count_update)
         self._detach = weakref.finalize(self, self._hook.remove)
         self._detach.atexit = False
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Everything but the hook objects (a local closure, a handle, a finalizer)."""
-        return {key: value for key, value in self.__dict__.items() if key not in _TRANSIENT}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def _restore_transient(self) -> None:
         """Re-attach the update counter to the (unpickled or copied) optimizer.
 
         An optimizer's own pickled state drops its hooks, so the copy would otherwise see no
         updates and count every step as skipped.
         """
-        self.__dict__.update(state)
         self._evaluate = self._current[0]._eval
-        self._warn_key = next(_instance_numbers)
+        self._forget_table()
+        self._warn_key = new_warn_key()
         self._attach_counter()
 
     # -- the per-step path ----------------------------------------------------------------------
@@ -284,21 +257,51 @@ class Scheduler(ReplanMixin, LRScheduler):
         ``signals`` describe the update for clocks that use them (see :data:`rampup.clock.SIGNALS`),
         e.g. ``step(tokens=n)`` on a token clock; the default clock needs none and ignores them.
         """
-        if signals or self._clocked:
-            self._step_clocked(epoch, signals)
+        if signals or epoch is not None or not self._fast:
+            if signals or self._clocked:
+                self._step_clocked(epoch, signals)
+            else:
+                self._step_counted(epoch)
             return
+        updates = self._updates
+        if not updates[0]:  # optimizer.step() did not run since the last call
+            self._step_counted(None)
+            return
+        # The common case, inlined (_step_counted and _apply do the same in general): one more
+        # update, its multiplier from the table of precomputed steps, one float write per group.
+        groups, bases = self.optimizer.param_groups, self.base_lrs
+        if len(groups) != len(bases):
+            self._groups_changed()
+        updates[0] = 0
+        step = self.last_epoch = self.last_epoch + 1  # (and so _step_count)
+        start, size, table = self._table
+        index = step - start
+        if 0 <= index < size:
+            multiplier = table[index]  # tables stop at the planned end: never past it
+        else:
+            multiplier = self._multiplier(step)
+            if step > self._last_changing_step:
+                self._warn_past_end(4)
+        # (zip's strict=True would do the length check above, but its keyword takes a slow call)
+        for group, base in zip(groups, bases):  # noqa: B905 (checked above, without the keyword)
+            group["lr"] = base * multiplier  # float rates only here (groups.write_rate otherwise)
+
+    def _step_counted(self, epoch: int | None) -> None:
+        """``step()`` on the update count: a skipped update, a jump to ``epoch``, tensor rates or
+        scheduled hyper-parameters."""
         if epoch is None:
-            if self._updates == self._updates_seen:  # optimizer.step() did not run since last call
+            if not self._updates[0]:  # optimizer.step() did not run
                 self.skipped_steps += 1
-                self._warn_if_stepping_too_often()
+                self._warn_if_stepping_too_often(5)
                 if self.on_skipped_step == "hold":
                     return
-            self._updates_seen = self._updates
-            self.last_epoch += 1
-            self._step_count += 1
+            self._updates[0] = 0
+            self.last_epoch += 1  # (and so _step_count)
         else:
+            count = self._step_count
             self.last_epoch = check_int("epoch", epoch)
-        self._apply(self.last_epoch)
+            self._step_count = count
+        self._apply(self.last_epoch, 6)
 
     def _step_clocked(self, epoch: int | None, signals: dict[str, Any]) -> None:
         """``step()`` with a clock other than the update count, a warp or a changed plan."""
@@ -310,9 +313,11 @@ class Scheduler(ReplanMixin, LRScheduler):
                     f"epoch: this scheduler counts {clock.unit}, not updates; it cannot jump to an "
                     "update number"
                 )
+            count = self._step_count
             self.last_epoch = check_int("epoch", epoch)
+            self._step_count = count
         else:
-            skipped = self._updates == self._updates_seen
+            skipped = not self._updates[0]
             if skipped and self.on_skipped_step == "hold":
                 self.skipped_steps += 1
                 self._warn_if_stepping_too_often(5)
@@ -322,19 +327,20 @@ class Scheduler(ReplanMixin, LRScheduler):
             if skipped:
                 self.skipped_steps += 1
                 self._warn_if_stepping_too_often(5)
-            self._updates_seen = self._updates
-            self.last_epoch += 1
-            self._step_count += 1
+            self._updates[0] = 0
+            self.last_epoch += 1  # (and so _step_count)
         self._apply(self._plan.warp.time(self.position), 6)
 
     def _apply(self, step: int, stacklevel: int = 5) -> None:
-        # The hot path: one schedule evaluation (no validation: the step is our own count) and one
-        # assignment per group. Which groups hold tensor rates is known from attach time.
-        # ``step`` is schedule time: the update count unless a clock or a warp says otherwise.
+        # Every write of the rates: one schedule evaluation (no validation: the step is our own
+        # count) and one assignment per group; step() inlines the common case. Which groups hold
+        # tensor rates is known from attach time. ``step`` is schedule time: the update count
+        # unless a clock or a warp says otherwise.
         groups = self.optimizer.param_groups
+        if len(groups) != len(self.base_lrs):
+            self._groups_changed()
         if self._shared:
-            multiplier = self._evaluate(step, SCALAR)
-            self._multipliers = multiplier
+            multiplier = self._multiplier(step)
             if self._tensor_groups:
                 for group, base in zip(groups, self.base_lrs, strict=True):
                     write_rate(group, base * multiplier)
@@ -343,13 +349,56 @@ class Scheduler(ReplanMixin, LRScheduler):
                     group["lr"] = base * multiplier
         else:
             multipliers = [schedule._eval(step, SCALAR) for schedule in self._current]
-            self._multipliers = multipliers
             for group, base, multiplier in zip(groups, self.base_lrs, multipliers, strict=True):
                 write_rate(group, base * multiplier)
         if step > self._last_changing_step:
             self._warn_past_end(stacklevel)
         if self._hyperparams:
             _hyper.write_hyperparams(self.optimizer, self._hyperparams, step)
+
+    def _groups_changed(self) -> None:
+        groups = len(self.optimizer.param_groups)
+        raise ScheduleValueError(
+            f"the optimizer has {groups} parameter groups, but this scheduler was attached to "
+            f"{len(self.base_lrs)}: after add_param_group, build a new Scheduler (a group's peak "
+            "rate is read when the scheduler is attached)"
+        )
+
+    def _multiplier(self, step: int) -> float:
+        """The shared schedule at schedule time ``step``, from the table of precomputed steps.
+
+        The table holds the next steps computed at once by the schedule's numpy path, which gives
+        the per-step path's bits at every step; it is refilled when the run walks off its end,
+        and a step far from it is evaluated alone.
+        """
+        start, size, table = self._table
+        if 0 <= step - start < size:
+            return table[step - start]
+        if self._tabulate and 0 <= step - self._table_next < _TABLE_NEAR and self._fill(step):
+            return self._table[2][0]
+        self._table_next = step + 1
+        return float(self._evaluate(step, SCALAR))
+
+    def _fill(self, step: int) -> bool:
+        """Precompute the shared schedule from ``step`` on; False (and no more tables for this
+        plan) if the numpy path fails or gives a value that is not finite there, which the
+        per-step path then meets (and reports) at its own step."""
+        size = min(_TABLE_MOST, 2 * self._table[1] or _TABLE_FIRST, MAX_STEP - step + 1)
+        if step <= self._last_changing_step:
+            # Stop at the planned end: the step past it is then never read from a table, and
+            # step() warns about it there.
+            size = min(size, self._last_changing_step - step + 1)
+        try:
+            with np.errstate(all="ignore"):
+                values = self._current[0](np.arange(step, step + size, dtype=np.int64))
+        except (ArithmeticError, ValueError, TypeError, RecursionError):
+            values = None
+        if values is None or not np.isfinite(values).all():
+            self._tabulate = False
+            return False
+        self._table = (step, size, values.tolist())
+        self._table_next = step + size
+        return True
 
     def _warn_past_end(self, stacklevel: int) -> None:
         warn_once(
@@ -362,19 +411,15 @@ class Scheduler(ReplanMixin, LRScheduler):
 
     @property
     def _last_lr(self) -> list[float]:  # type: ignore[override]
-        """The rates written by the last step, computed as they were written."""
-        multipliers = self._multipliers
-        if isinstance(multipliers, list):
-            return [base * m for base, m in zip(self.base_lrs, multipliers, strict=True)]
-        return [base * multipliers for base in self.base_lrs]
-
-    @staticmethod
-    def _planned_end_of(schedules: Sequence[Schedule], total_steps: int | None) -> int | None:
-        """The step where a schedule that ends (decays to its last value) ends, else None.
-
-        Schedules that settle on the peak (constant_with_warmup) never "end".
-        """
-        return planned_end(schedules, total_steps)
+        """The rates written by the last step, computed again as they were written: every write
+        is ``base * schedule(warp.time(position))`` for the plan in force (nothing else moves the
+        position), so the per-step path does not have to keep the multiplier it used."""
+        time = self._plan.warp.time(self.position)
+        if self._shared:
+            multiplier = self._multiplier(time)
+            return [base * multiplier for base in self.base_lrs]
+        return [base * schedule._eval(time, SCALAR)
+                for base, schedule in zip(self.base_lrs, self._current, strict=True)]
 
     def _warn_if_stepping_too_often(self, stacklevel: int = 4) -> None:
         if self._warned_too_often:
@@ -390,15 +435,6 @@ class Scheduler(ReplanMixin, LRScheduler):
                 "step_scheduler_with_optimizer=False or step it yourself).",
                 stacklevel=stacklevel,
             )
-
-    # -- torch's LRScheduler API ----------------------------------------------------------------
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        """The rates for the current step (what ``step()`` last wrote)."""
-        return list(self._last_lr)
-
-    def get_last_lr(self) -> list[float]:  # type: ignore[override]
-        """The rates in force, one float per parameter group."""
-        return list(self._last_lr)
 
     @property
     def schedules(self) -> list[Schedule]:
@@ -422,7 +458,7 @@ class Scheduler(ReplanMixin, LRScheduler):
                 "epochs instead of optimizer updates) or for too long a run.",
             )
         return {"step": self.position, "total_steps": horizon, "fraction_done": done,
-                "skipped_steps": self.skipped_steps}
+                "skipped_steps": self.skipped_steps} | self._clock.report()
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data only: the step, the peak rates, the schedules' configs as built, the clock
@@ -468,163 +504,24 @@ class Scheduler(ReplanMixin, LRScheduler):
         policy = check_choice("on_config_change",
                               self.on_config_change if on_config_change is None else on_config_change,
                               CONFIG_POLICIES)
-        keep = _check_flag("keep_base_lrs", self.keep_base_lrs if keep_base_lrs is None else keep_base_lrs)
-        adopt = _check_flag("adopt_foreign", self.adopt_foreign if adopt_foreign is None else adopt_foreign)
+        keep = check_flag("keep_base_lrs", self.keep_base_lrs if keep_base_lrs is None else keep_base_lrs)
+        adopt = check_flag("adopt_foreign", self.adopt_foreign if adopt_foreign is None else adopt_foreign)
         plan = self._plan_load(state_dict, policy=policy, keep_base_lrs=keep, adopt_foreign=adopt)
         if plan.warning is not None:
             warnings.warn(plan.warning, RampupWarning, stacklevel=2)
         self._commit(plan)
 
-    def _plan_load(
-        self, state: object, *, policy: str, keep_base_lrs: bool, adopt_foreign: bool
-    ) -> _LoadPlan:
-        """Check a saved state and compute what loading it sets; assigns nothing."""
-        if not isinstance(state, Mapping):
-            raise ScheduleTypeError(
-                f"state_dict must be a dict (from Scheduler.state_dict()), got {type(state).__name__}"
-            )
-        groups = len(self.optimizer.param_groups)
-        if state.get("format") != STATE_FORMAT:
-            if "format" not in state and "last_epoch" in state:
-                return self._plan_foreign(state, keep_base_lrs=keep_base_lrs, adopt=adopt_foreign)
-            raise ScheduleValueError(
-                f"not a rampup Scheduler state (format {state.get('format')!r}, expected "
-                f"{STATE_FORMAT!r})"
-            )
-        unknown = [key for key in state if key not in _REQUIRED_KEYS + _OPTIONAL_KEYS]
-        if unknown:
-            raise ScheduleValueError(
-                f"state_dict has unknown keys {sorted(map(repr, unknown))}; a {STATE_FORMAT!r} state "
-                f"has {', '.join(_REQUIRED_KEYS + _OPTIONAL_KEYS)}"
-            )
-        missing = [key for key in _REQUIRED_KEYS if key not in state]
-        if missing:
-            raise ScheduleValueError(f"state_dict is missing {', '.join(map(repr, missing))}")
-        step = _saved_count("step", state["step"], 0)
-        saved_lrs = _saved_rates("base_lrs", state["base_lrs"], groups)
-        saved = state["schedules"]
-        if not isinstance(saved, (list, tuple)) or not all(isinstance(d, Mapping) for d in saved):
-            raise ScheduleTypeError(
-                f"state_dict['schedules'] must be a list of schedule configs (dicts), got "
-                f"{type(saved).__name__}"
-            )
-        if len(saved) != groups:
-            raise ScheduleValueError(
-                f"the saved state has {len(saved)} schedules (parameter groups), the optimizer {groups}"
-            )
-        saved = list(saved)
-        current = [s.to_dict() for s in self._schedules]
-        differences = config_differences(saved, current, "schedules")
-        if differences:
-            if policy == "error":
-                raise ScheduleValueError(
-                    "the saved state is for a different schedule: " + "; ".join(differences)
-                    + ". Pass on_config_change='keep_step' or 'keep_fraction' to resume anyway."
-                )
-            if policy == "keep_fraction":
-                step = self._same_fraction(saved, step)
-        skipped = _saved_count("skipped_steps", state.get("skipped_steps", 0), 0)
-        step_count = _saved_count("step_count", state.get("step_count", step + 1), 1)
-        hyper = _hyper.plan_bases(
-            self._hyperparams, state.get("hyperparams", {}), policy=policy, groups=groups,
-            keep_bases=keep_base_lrs, step=step)
-        clock_state, replanned = self._check_saved_plan(state, step, changed=bool(differences))
-        self._check_reachable(replanned, clock_state["position"])
-        return _LoadPlan(step, step_count, skipped, None if keep_base_lrs else saved_lrs, hyper, None,
-                         clock_state, replanned)
-
-    def _plan_foreign(self, state: Mapping[str, Any], *, keep_base_lrs: bool, adopt: bool) -> _LoadPlan:
-        """Adopt the step count of another torch scheduler's state (``last_epoch``)."""
-        last_epoch = state["last_epoch"]
-        if not adopt:
-            raise ScheduleValueError(
-                f"not a rampup Scheduler state (no 'format' key): it looks like the state of "
-                f"another torch scheduler (last_epoch={last_epoch!r}), e.g. transformers' LambdaLR. "
-                "To take over its step count (its schedule cannot be checked against this one), "
-                "pass adopt_foreign=True to load_state_dict or to Scheduler(...)"
-            )
-        if not self._clock.counts_updates:
-            raise ScheduleValueError(
-                f"adopt_foreign: another scheduler's state counts updates; this scheduler counts "
-                f"{self._clock.unit}"
-            )
-        groups = len(self.optimizer.param_groups)
-        step = _saved_count("last_epoch", last_epoch, 0)
-        base_lrs = None
-        if "base_lrs" in state and not keep_base_lrs:
-            base_lrs = _saved_rates("base_lrs", state["base_lrs"], groups)
-        step_count = _saved_count("_step_count", state.get("_step_count", step + 1), 1)
-        hyper = _hyper.plan_bases(self._hyperparams, {}, policy="keep_step", groups=groups,
-                                  keep_bases=True, step=step)
-        fresh = Plan(self._plan.original, self._total_steps)
-        self._check_reachable(fresh, step)
-        warning = (
-            f"adopted step {step} from a state that is not rampup's (another torch scheduler's, "
-            "with last_epoch): its schedule could not be compared with this scheduler's; the rates "
-            f"now follow this scheduler's schedule from step {step}"
-            + ("" if base_lrs is None else " with the saved base_lrs as peaks")
-        )
-        return _LoadPlan(step, step_count, 0, base_lrs, hyper, warning, {"position": step}, fresh)
-
-    def _same_fraction(self, saved: list[Any], step: int) -> int:
-        """``step`` of the saved schedules moved to the same fraction of this scheduler's length."""
-        try:
-            old = Scheduler._planned_end_of([from_dict(dict(d)) for d in saved], None)
-        except Exception as exc:  # a saved config is user data: any failure to read it is a refusal
-            raise ScheduleValueError(
-                f"state_dict['schedules'] cannot be read as schedules for keep_fraction: {exc}"
-            ) from exc
-        new = self._end
-        if old is None or new is None:
-            raise ScheduleValueError("keep_fraction needs schedules with an end (a finite horizon)")
-        return round(step / old * new) if old else new
-
-    def _check_reachable(self, plan: Plan, position: int) -> None:
-        """Refuse a position where a schedule cannot be evaluated (before anything is assigned)."""
-        time = plan.warp.time(position)
-        for index, schedule in enumerate(plan.schedules):
-            value_at(schedule, time, f"the schedule of parameter group {index}")
-
-    def _commit(self, plan: _LoadPlan) -> None:
+    def _commit(self, plan: LoadPlan) -> None:
         """Assign a checked plan (nothing here can fail on a plan from ``_plan_load``)."""
         if plan.base_lrs is not None:
             self.base_lrs = list(plan.base_lrs)
-            for group, peak in zip(self.optimizer.param_groups, plan.base_lrs, strict=True):
-                group["initial_lr"] = peak
+            set_initial(self.optimizer, "lr", plan.base_lrs)
         _hyper.set_bases(self.optimizer, self._hyperparams, plan.hyper_bases)
         self.last_epoch = plan.step
         self.skipped_steps = plan.skipped_steps
         self._step_count = plan.step_count
-        self._updates_seen = self._updates
+        self._updates[0] = 0
         self._clock.apply_state(plan.clock_state)
         self._plan = plan.plan
         self._refresh()
         self._apply(plan.plan.warp.time(self.position))
-
-
-@dataclass(frozen=True)
-class _LoadPlan:
-    """What loading a checked state assigns."""
-
-    step: int
-    step_count: int
-    skipped_steps: int
-    base_lrs: list[float] | None  # None: keep the current peaks
-    hyper_bases: list[list[float] | None]  # per scheduled hyper-parameter; None: unchanged
-    warning: str | None  # emitted just before the plan is applied
-    clock_state: dict[str, Any]  # checked, for Clock.apply_state
-    plan: Plan  # the schedules in force, warp and change log
-
-
-def _check_flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ScheduleTypeError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-def to_tensor_lrs(optimizer: Optimizer, dtype: torch.dtype = torch.float32) -> None:
-    """Turn every group's float rate into a 0-d tensor (for ``torch.compile``d optimizer steps)."""
-    for group in check_optimizer(optimizer).param_groups:
-        if not isinstance(group["lr"], torch.Tensor):
-            group["lr"] = torch.tensor(float(group["lr"]), dtype=dtype)
-

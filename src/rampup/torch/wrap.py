@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int
+from rampup.config import config_differences
+from rampup.errors import ScheduleTypeError, ScheduleValueError, check_choice, check_int, warn_once
 from rampup.schedules import Warmup
-from rampup.torch.groups import read_rates, write_rates
-from rampup.torch.scheduler import config_differences, initial_lrs
-from rampup.torch.states import check_keys, load_nested, saved_count, saved_mapping, saved_rates
+from rampup.torch.base import RampupLRScheduler, takes_metrics
+from rampup.torch.groups import initial_lrs, read_rates, write_rates
+from rampup.torch.states import load_nested, saved_count, saved_rates
 
 WRAP_FORMAT = "rampup.WarmupWrapper/1"
 _WRAP_KEYS = ("format", "step", "warmup", "mode", "base_lrs", "inner_lrs", "scheduler")
 
 
-def takes_metrics(scheduler: object) -> bool:
-    """Whether ``scheduler.step`` needs a metric (ReduceLROnPlateau, GreedyLR and their kind).
-
-    Read from the signature: a ``step`` with a required argument is metric-driven (torch's
-    ``LRScheduler.step(epoch=None)`` has none).
-    """
-    if isinstance(scheduler, ReduceLROnPlateau):
-        return True
-    try:
-        parameters = inspect.signature(scheduler.step).parameters.values()  # type: ignore[attr-defined]
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return any(p.default is inspect.Parameter.empty
-               and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
-
-
-class WarmupWrapper(LRScheduler):
+class WarmupWrapper(RampupLRScheduler):
     """Warmup over ``warmup.steps`` updates in front of an existing torch scheduler.
 
     ``mode="delay"`` (default): during warmup the rate is ``peak * warmup(t)`` and the wrapped
@@ -57,10 +41,7 @@ class WarmupWrapper(LRScheduler):
     as they were.
     """
 
-    base_lrs: list[float]  # type: ignore[assignment]
-    _last_lr: list[float]  # type: ignore[assignment]
-    _loads_atomically = True
-
+    STATE_FORMAT = WRAP_FORMAT
 
     def __init__(
         self,
@@ -128,12 +109,6 @@ class WarmupWrapper(LRScheduler):
         write_rates(self.optimizer, lrs)
         self._last_lr = lrs
 
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        return list(self._last_lr)
-
-    def get_last_lr(self) -> list[float]:  # type: ignore[override]
-        return list(self._last_lr)
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": WRAP_FORMAT,
@@ -147,20 +122,14 @@ class WarmupWrapper(LRScheduler):
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # type: ignore[override]
         """Restore the step, the rates and the wrapped scheduler's state (all or nothing)."""
-        state = saved_mapping(state_dict, "state_dict")
-        if state.get("format") != WRAP_FORMAT:
+        state = self._checked_state(state_dict, _WRAP_KEYS)
+        differences = config_differences(
+            {"warmup": state["warmup"], "mode": state["mode"]},
+            {"warmup": self.warmup.to_dict(), "mode": self.mode},
+        )
+        if differences:
             raise ScheduleValueError(
-                f"not a rampup WarmupWrapper state (format {state.get('format')!r}, expected "
-                f"{WRAP_FORMAT!r})"
-            )
-        check_keys(state, _WRAP_KEYS)
-        if config_differences(state["warmup"], self.warmup.to_dict()) or not (
-                isinstance(state["mode"], str) and state["mode"] == self.mode):
-            differences = config_differences(state["warmup"], self.warmup.to_dict(), "warmup")
-            raise ScheduleValueError(
-                f"the saved state is for another warmup or mode ({'; '.join(differences) or 'same warmup'}; "
-                f"saved mode {state['mode']!r}); this wrapper has {self.warmup.to_dict()} in mode "
-                f"{self.mode!r}"
+                "the saved state is for another warmup or mode: " + "; ".join(differences)
             )
         groups = len(self.optimizer.param_groups)
         step = saved_count("step", state["step"])
@@ -175,11 +144,26 @@ class WarmupWrapper(LRScheduler):
         self._apply()
 
 
+def warmup_wrapper(
+    scheduler: LRScheduler | ReduceLROnPlateau, warmup: int | Warmup, *, mode: str = "delay"
+) -> WarmupWrapper:
+    """Wrap ``scheduler`` (any torch scheduler) with ``warmup`` (a number of updates, or a rampup
+    ``Warmup``) in front of it.
+
+    See :class:`WarmupWrapper` for the two modes. (To put a warmup in front of a rampup *schedule*,
+    use :func:`rampup.with_warmup`, which returns a schedule.)
+    """
+    return WarmupWrapper(scheduler, warmup, mode=mode)
+
+
 def with_warmup(
     scheduler: LRScheduler | ReduceLROnPlateau, warmup: int | Warmup, *, mode: str = "delay"
 ) -> WarmupWrapper:
-    """Put ``warmup`` (a number of updates, or a rampup ``Warmup``) in front of ``scheduler``.
-
-    See :class:`WarmupWrapper` for the two modes.
-    """
-    return WarmupWrapper(scheduler, warmup, mode=mode)
+    """Deprecated name of :func:`warmup_wrapper` (``rampup.with_warmup`` returns a schedule; this
+    one wrapped a torch scheduler). Warns once."""
+    warn_once(
+        "deprecated:rampup.torch.with_warmup",
+        "rampup.torch.with_warmup is deprecated: use rampup.torch.warmup_wrapper (it wraps a torch "
+        "scheduler; rampup.with_warmup puts a warmup in front of a schedule)",
+    )
+    return warmup_wrapper(scheduler, warmup, mode=mode)

@@ -1,0 +1,78 @@
+"""``rampup demo --experiment adaptive --quick`` end to end: report, results and their numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from rampup.demo import adaptive as study
+
+RAMPUP = [sys.executable, "-m", "rampup"]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("adaptive")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*RAMPUP, "demo", "--experiment", "adaptive", "--quick", "--no-progress",
+                           "--out", str(out)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done.stdout
+
+
+def test_quick_adaptive_demo_writes_its_report(quick: tuple[Path, str]) -> None:
+    out, stdout = quick
+    results = json.loads((out / "adaptive.json").read_text())
+    keys = [s["key"] for s in results["studies"]]
+    assert keys == ([f"transformer@{r:g}" for r in study.LM_RATES]
+                    + [f"large_batch@k={k}" for k in study.SCALES])
+    report = (out / "adaptive.md").read_text()
+    for summary in results["studies"]:
+        assert summary["label"] in report and summary["verdict"]["text"] in report
+        assert summary["verdict"]["text"] in stdout
+        names = {"no_warmup", "adaptive"} | ({"gradual_5ep"} if summary["family"] == "large_batch" else
+                                             {"warmup_2%", "warmup_10%", "warmup_30%", "untuned"})
+        assert set(summary["variants"]) == names
+        total = summary["total_steps"]
+        for seed in summary["variants"]["adaptive"]["per_seed"]:
+            warmup = seed["warmup"]
+            assert warmup["min_warmup"] == max(math.ceil(study.MIN_FRACTION * total - 1e-9), 7)
+            assert warmup["max_warmup"] == math.ceil(study.MAX_FRACTION * total - 1e-9)
+            if warmup["warmup_done"]:
+                assert warmup["min_warmup"] <= warmup["warmup_updates"] <= warmup["max_warmup"]
+            assert len(seed["lrs"]) == total or seed["diverged"]
+    for family in ("transformer", "large_batch"):
+        assert (out / f"adaptive-{family}-lr.png").stat().st_size > 1000
+        assert f"adaptive-{family}-lr.png" in report
+    assert not (out / "report.md").exists()  # only the adaptive study ran
+
+
+def test_quick_adaptive_demo_rates_follow_the_plans(quick: tuple[Path, str]) -> None:
+    out, _ = quick
+    results = json.loads((out / "adaptive.json").read_text())
+    lm = results["studies"][1]  # transformer at 3e-3
+    total, peak = lm["total_steps"], 3e-3
+    warm = math.ceil(0.1 * total - 1e-9)
+    rates = lm["variants"]["warmup_10%"]["per_seed"][0]["lrs"]
+    for u in range(warm):
+        assert rates[u] == pytest.approx(peak * (u + 1) / warm, rel=1e-12)
+    # adaptive: the first updates (before any signal is read) climb the shortest warmup's ramp
+    adaptive = lm["variants"]["adaptive"]["per_seed"][0]
+    shortest = adaptive["warmup"]["min_warmup"]
+    assert adaptive["lrs"][0] == pytest.approx(peak / shortest, rel=1e-12)
+    assert max(adaptive["lrs"]) == pytest.approx(peak, rel=1e-12)
+    # the last update: the re-planned cosine at time w + floor((T-1-u_w) * (T-w) / (T-u_w))
+    end = adaptive["warmup"]["warmup_updates"]
+    time = shortest + (total - 1 - end) * (total - shortest) // (total - end)
+    k = (time - shortest) / (total - shortest)
+    assert adaptive["lrs"][-1] == pytest.approx(peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k))),
+                                                rel=1e-12)
