@@ -37,7 +37,8 @@ from torch import nn
 
 from rampup import Cosine, with_warmup
 from rampup.demo.experiments import EXPERIMENTS, Experiment, ScheduleBuilder, Sizes, Variant
-from rampup.demo.probe_report import TARGET_CV, TARGET_LOSS, write_probe_report
+from rampup.demo.probe_report import mean_of as _mean
+from rampup.demo.probe_report import verdicts, write_probe_report
 from rampup.demo.train import RunRecord, train
 from rampup.errors import OptionError
 from rampup.schedules import Schedule
@@ -246,13 +247,6 @@ def _cv(values: list[float]) -> float | None:
     return statistics.pstdev(values) / statistics.fmean(values)
 
 
-def _mean(values: list[float | None]) -> float | None:
-    """The mean, or None when a value is missing (a diverged run) or there are none."""
-    if not values or any(v is None for v in values):
-        return None
-    return statistics.fmean(v for v in values if v is not None)
-
-
 def _median(values: list[float | None]) -> float | None:
     kept = [v for v in values if v is not None]
     if not kept:
@@ -333,16 +327,12 @@ def probe_model(setup: Setup, sizes: ProbeSizes, folder: Path, say: _Log) -> dic
     chosen = min(finite, key=lambda c: c[0] or 0.0) if finite else None
     best = chosen[1] if chosen else None
     best_runs = [chosen[1], chosen[2]] if chosen else []
-    beaten = [name for name, data in finders.items() if best is not None and data["runs"]
-              and data["runs"][0]["final_loss"] is not None
-              and data["runs"][0]["final_loss"] < best["final_loss"]]
     out["grid"] = {"rates": rates, "runs": grid, "best_lr": best["lr"] if best else None,
                    "best_losses": [r["final_loss"] for r in best_runs],
                    "best_loss": _mean([r["final_loss"] for r in best_runs]),
                    "best_at_edge": best is not None and best["lr"] in (rates[0], rates[-1]),
                    "second_seed": [{"lr": c[1]["lr"], "losses": [c[1]["final_loss"], c[2]["final_loss"]],
-                                    "mean": c[0]} for c in candidates],
-                   "beaten_by": beaten}
+                                    "mean": c[0]} for c in candidates]}
 
     # 4: the critical rate, and warmup from it over half the usual warmup (two seeds each)
     model = setup.model(0)
@@ -370,68 +360,6 @@ def probe_model(setup: Setup, sizes: ProbeSizes, folder: Path, say: _Log) -> dic
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
-
-
-def verdicts(result: dict[str, Any]) -> list[str]:
-    """Each target of the issue, stated plainly as met or missed."""
-    ours, theirs = result["finders"]["rampup"], result["finders"]["torch-lr-finder"]
-    lines = []
-    cv, their_cv = ours["cv"], theirs["cv"]
-    if cv is None:
-        lines.append(f"Spread: not measured (rampup made {len(ours['suggestions']) - ours['missing']} "
-                     "suggestions).")
-    else:
-        met = cv <= TARGET_CV and (their_cv is None or cv <= their_cv)
-        lines.append(f"Spread: {'met' if met else 'missed'}: rampup's coefficient of variation is "
-                     f"{cv:.2f} (target <= {TARGET_CV} and <= torch-lr-finder's "
-                     f"{'-' if their_cv is None else f'{their_cv:.2f}'}).")
-    best = result["grid"]["best_loss"]
-    loss, their_loss = ours["mean_loss"], theirs["mean_loss"]
-    if best is None or loss is None:
-        lines.append("Quality: not measured (a run diverged or there was no suggestion).")
-    else:
-        ratio = loss / best
-        noise = _seed_noise(ours["losses"], theirs["losses"])
-        no_worse = their_loss is None or loss <= their_loss + noise
-        met = ratio <= TARGET_LOSS and no_worse
-        edge = " (the grid's best rate is at its edge, so a better rate may lie outside it)" \
-            if result["grid"]["best_at_edge"] else ""
-        lines.append(
-            f"Quality: {'met' if met else 'missed'}: training at rampup's median suggestion reaches "
-            f"{loss:.3f} (mean of {len(ours['losses'])} seeds), {ratio:.2f}x the grid's best "
-            f"{best:.3f} (target <= {TARGET_LOSS:.2f}x){edge}; torch-lr-finder's suggestion reaches "
-            f"{'-' if their_loss is None else f'{their_loss:.3f}'} (seed noise about {noise:.3f}).")
-    critical = result["critical"]
-    if critical.get("from_critical") and critical.get("usual"):
-        mine = _mean([r["final_loss"] for r in critical["from_critical"]])
-        usual = _mean([r["final_loss"] for r in critical["usual"]])
-        seeds = len(critical["from_critical"])
-        if mine is None or usual is None:
-            lines.append("Critical-rate warmup: a run diverged: "
-                         f"from the critical rate {_fmt(mine)}, usual warmup {_fmt(usual)}.")
-        else:
-            noise = _seed_noise([r["final_loss"] for r in critical["from_critical"]],
-                                [r["final_loss"] for r in critical["usual"]])
-            verdict = ("no worse than" if mine <= usual + noise / 2 else "worse than")
-            lines.append(f"Critical-rate warmup: half the warmup, starting at the critical rate "
-                         f"({critical['rate']:.3g}, {critical['start_fraction']:.0%} of the peak "
-                         f"{critical['peak']:.3g}), ends at {mine:.3f} (mean of {seeds} seeds), "
-                         f"{verdict} the usual warmup from 0 ({usual:.3f}; seed noise about "
-                         f"{noise:.3f}).")
-    else:
-        lines.append(f"Critical-rate warmup: not run: {critical['reason']}")
-    return lines
-
-
-def _seed_noise(*groups: list[float | None]) -> float:
-    """The largest difference between the losses of two seeds at the same rate (0 with one seed)."""
-    spreads = []
-    for losses in groups:
-        if len(losses) >= 2:
-            first, second = losses[0], losses[1]
-            if first is not None and second is not None:
-                spreads.append(abs(first - second))
-    return max(spreads, default=0.0)
 
 
 def run_probe(out: Path, *, quick: bool = False, device: torch.device | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,13 @@ from rampup._files import write_atomic
 
 TARGET_CV = 0.25
 TARGET_LOSS = 1.10  # training at the suggestion: within 10% of the grid's best loss
+
+def mean_of(values: list[float | None]) -> float | None:
+    """The mean, or None when a value is missing (a diverged run) or there are none."""
+    if not values or any(v is None for v in values):
+        return None
+    return statistics.fmean(v for v in values if v is not None)
+
 
 FINDERS = {"rampup": ("C0", "-"), "torch-lr-finder": ("C1", "--"), "lightning": ("C2", ":")}
 
@@ -82,11 +90,16 @@ def _grid_figure(name: str, result: dict[str, Any], path: Path) -> None:
                 axes.plot([run["lr"]], [run["final_loss"]], "D", color=color, markersize=6,
                           label=f"{finder} (median suggestion, each seed)" if seed == 0 else None)
     axes.set_xscale("log")
+    axes.set_yscale("log")
+    from matplotlib.ticker import FormatStrFormatter
+
+    axes.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))  # plain numbers on the log axis
+    axes.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
     axes.set(xlabel="peak learning rate (log scale)",
-             ylabel=f"final training loss ({result['run_steps']} steps)",
+             ylabel=f"final training loss ({result['run_steps']} steps, log scale)",
              title=f"{name}: short runs at each peak rate (10% warmup, cosine)")
     axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, loc="upper center")
     figure.tight_layout()
     figure.savefig(path)
 
@@ -136,16 +149,84 @@ def _best_line(grid: dict[str, Any]) -> str:
     if grid["best_at_edge"]:
         line += " (at the edge of the grid)"
     line += "."
-    if grid["beaten_by"]:
-        line += (f" Seed-0 runs at the median suggestion of {', '.join(grid['beaten_by'])} beat the "
-                 "grid's best seed-0 run.")
     return line
+
+
+def verdicts(result: dict[str, Any]) -> list[str]:
+    """Each target of the issue, stated plainly as met or missed."""
+    ours, theirs = result["finders"]["rampup"], result["finders"]["torch-lr-finder"]
+    lines = []
+    cv, their_cv = ours["cv"], theirs["cv"]
+    if cv is None:
+        lines.append(f"Spread: not measured (rampup made {len(ours['suggestions']) - ours['missing']} "
+                     "suggestions).")
+    else:
+        met = cv <= TARGET_CV and (their_cv is None or cv <= their_cv)
+        lines.append(f"Spread: {'met' if met else 'missed'}: rampup's coefficient of variation is "
+                     f"{cv:.2f} (target <= {TARGET_CV} and <= torch-lr-finder's "
+                     f"{'-' if their_cv is None else f'{their_cv:.2f}'}).")
+    best = result["grid"]["best_loss"]
+    loss, their_loss = ours["mean_loss"], theirs["mean_loss"]
+    if best is None or loss is None:
+        lines.append("Quality: not measured (a run diverged or there was no suggestion).")
+    else:
+        ratio = loss / best
+        noise = _seed_noise(ours["losses"], theirs["losses"])
+        no_worse = their_loss is None or loss <= their_loss + noise
+        met = ratio <= TARGET_LOSS and no_worse
+        edge = " (the grid's best rate is at its edge, so a better rate may lie outside it)" \
+            if result["grid"]["best_at_edge"] else ""
+        better = [name for name, data in result["finders"].items()
+                  if data["mean_loss"] is not None and data["mean_loss"] < best]
+        edge += (f"; {' and '.join(better)}'s suggestion did better than the grid's best"
+                 if better else "")
+        lines.append(
+            f"Quality: {'met' if met else 'missed'}: training at rampup's median suggestion reaches "
+            f"{loss:.3f} (mean of {len(ours['losses'])} seeds), {ratio:.2f}x the grid's best "
+            f"{best:.3f} (target <= {TARGET_LOSS:.2f}x){edge}; torch-lr-finder's suggestion reaches "
+            f"{'-' if their_loss is None else f'{their_loss:.3f} ({their_loss / best:.2f}x)'} "
+            f"(seed noise about {noise:.3f}).")
+    critical = result["critical"]
+    if critical.get("from_critical") and critical.get("usual"):
+        mine = mean_of([r["final_loss"] for r in critical["from_critical"]])
+        usual = mean_of([r["final_loss"] for r in critical["usual"]])
+        seeds = len(critical["from_critical"])
+        if mine is None or usual is None:
+            lines.append("Critical-rate warmup: a run diverged: "
+                         f"from the critical rate {_fmt(mine)}, usual warmup {_fmt(usual)}.")
+        else:
+            noise = _seed_noise([r["final_loss"] for r in critical["from_critical"]],
+                                [r["final_loss"] for r in critical["usual"]])
+            verdict = ("no worse than" if mine <= usual + noise / 2 else "worse than")
+            if critical["start_fraction"] >= 1.0:
+                how = (f"the critical rate ({critical['rate']:.3g}) is above the peak "
+                       f"({critical['peak']:.3g}), so by the probe no warmup is needed: the run "
+                       "without warmup")
+            else:
+                how = (f"half the warmup, starting at the critical rate ({critical['rate']:.3g}, "
+                       f"{critical['start_fraction']:.0%} of the peak {critical['peak']:.3g}),")
+            lines.append(f"Critical-rate warmup: {how} ends at {mine:.3f} (mean of {seeds} seeds), "
+                         f"{verdict} the usual warmup from 0 ({usual:.3f}; seed noise about "
+                         f"{noise:.3f}).")
+    else:
+        lines.append(f"Critical-rate warmup: not run: {critical['reason']}")
+    return lines
+
+
+def _seed_noise(*groups: list[float | None]) -> float:
+    """The largest difference between the losses of two seeds at the same rate (0 with one seed)."""
+    spreads = []
+    for losses in groups:
+        if len(losses) >= 2:
+            first, second = losses[0], losses[1]
+            if first is not None and second is not None:
+                spreads.append(abs(first - second))
+    return max(spreads, default=0.0)
 
 
 def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> Path:
     """results.json, report.md and the figures, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    dump(results, folder / "results.json")
     sizes = results["sizes"]
     lines = [
         "# rampup demo: choosing the peak rate and where warmup starts", "",
@@ -168,6 +249,7 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
     ]
     summary = []
     for name, result in results["models"].items():
+        result["verdicts"] = verdicts(result)  # from the measurements, with the current wording
         lines += [f"## {result['title']}", ""]
         lines += [f"- {verdict}" for verdict in result["verdicts"]]
         summary += [f"- {name}: {verdict}" for verdict in result["verdicts"]]
@@ -187,11 +269,15 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
         critical = result["critical"]
         lines += [f"Critical rate: {_fmt(critical['rate'])} ({len(critical['trials'])} trials of "
                   f"{critical['updates']} updates). {critical['reason']}.", ""]
-        if "suggested_steps" in critical:
+        usual_steps = max(1, round(0.1 * result["run_steps"]))
+        if "suggested_steps" in critical and critical["start_fraction"] < 1.0:
             lines += [f"For the peak {critical['peak']:.3g} the warmup can start at "
                       f"{critical['start_fraction']:.0%} of it; the same-slope warmup would take "
-                      f"{critical['suggested_steps']} of the usual {max(1, round(0.1 * result['run_steps']))}"
-                      " steps; the run here uses half the usual warmup.", ""]
+                      f"{critical['suggested_steps']} of the usual {usual_steps} steps; the run here "
+                      "uses half the usual warmup.", ""]
+        elif "suggested_steps" in critical:
+            lines += [f"The critical rate is above the peak {critical['peak']:.3g}: by the probe the "
+                      "run needs no warmup, so the run from the critical rate starts at the peak.", ""]
         figures = (("sweeps", _sweeps_figure), ("grid", _grid_figure), ("critical", _critical_figure))
         for kind, draw in figures:
             image = f"probe-{name}-{kind}.png"
@@ -200,6 +286,7 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
     lines[lines.index("## " + next(iter(results["models"].values()))["title"]):
           lines.index("## " + next(iter(results["models"].values()))["title"])] = [
         "## Summary", "", *summary, ""]
+    dump(results, folder / "results.json")
     report = folder / "report.md"
     write_atomic(report, "\n".join(lines).encode())
     return report
