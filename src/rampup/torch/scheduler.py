@@ -48,16 +48,18 @@ STATE_FORMAT = "rampup.Scheduler/1"
 
 
 def _update_counter(counter: list[int]) -> Any:
-    """A step hook that counts optimizer updates in ``counter[0]`` (it holds no scheduler).
+    """A step hook that marks in ``counter[0]`` that the optimizer made an update (it holds no
+    scheduler).
 
-    ``step()`` reads the count and sets it back to 0, to tell a skipped update (GradScaler found
-    inf/NaN and did not call ``optimizer.step()``) from a real one. A post-step hook adds no
-    graph break or recompilation to a compiled training step, unlike torch's own schedulers,
-    which replace ``optimizer.step`` with a wrapper.
+    ``step()`` reads the mark and sets it back to 0, to tell a skipped update (GradScaler found
+    inf/NaN and did not call ``optimizer.step()``) from a real one; only whether an update ran
+    matters, so the hook stores a constant rather than counting (one operation fewer on every
+    update). A post-step hook adds no graph break or recompilation to a compiled training step,
+    unlike torch's own schedulers, which replace ``optimizer.step`` with a wrapper.
     """
 
     def count(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        counter[0] += 1
+        counter[0] = 1
 
     return count
 
@@ -159,7 +161,7 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
         self.last_epoch = 0
         self._step_count = 1
         self.skipped_steps = 0
-        self._updates = [0]  # optimizer updates since the last step(), counted by a hook
+        self._updates = [0]  # 1 once the optimizer updated since the last step() (a hook sets it)
         self._warned_too_often = False
         self._attach_counter()
         self._warn_key = new_warn_key()
