@@ -6,7 +6,7 @@ handed to :mod:`rampup.torch.adaptive`, imported only when one arrives, which re
 blocking and averages them over processes.
 
 - :mod:`rampup.adaptive.stability`: the spike test and the rule that turns each update's signals
-  into a decision (advance, hold, step back) — :class:`SpikeTest`, :class:`StabilityRule`,
+  into a decision (advance, hold, step back): :class:`SpikeTest`, :class:`StabilityRule`,
   :class:`StabilityController`;
 - :mod:`rampup.adaptive.signals`: one update's signals read now (numbers) or later (tensors);
 - :mod:`rampup.adaptive.clock`: :class:`AdaptiveWarmup`, the clock a scheduler takes: its bounds,
