@@ -31,11 +31,11 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_quick_adaptive_demo_writes_its_report(quick: tuple[Path, str]) -> None:
     out, stdout = quick
-    results = json.loads((out / "adaptive.json").read_text())
+    results = json.loads((out / "adaptive" / "results.json").read_text())
     keys = [s["key"] for s in results["studies"]]
     assert keys == ([f"transformer@{r:g}" for r in study.LM_RATES]
                     + [f"large_batch@k={k}" for k in study.SCALES])
-    report = (out / "adaptive.md").read_text()
+    report = (out / "adaptive" / "report.md").read_text()
     for summary in results["studies"]:
         assert summary["label"] in report and summary["verdict"]["text"] in report
         assert summary["verdict"]["text"] in stdout
@@ -51,14 +51,14 @@ def test_quick_adaptive_demo_writes_its_report(quick: tuple[Path, str]) -> None:
                 assert warmup["min_warmup"] <= warmup["warmup_updates"] <= warmup["max_warmup"]
             assert len(seed["lrs"]) == total or seed["diverged"]
     for family in ("transformer", "large_batch"):
-        assert (out / f"adaptive-{family}-lr.png").stat().st_size > 1000
+        assert (out / "adaptive" / f"adaptive-{family}-lr.png").stat().st_size > 1000
         assert f"adaptive-{family}-lr.png" in report
     assert not (out / "report.md").exists()  # only the adaptive study ran
 
 
 def test_quick_adaptive_demo_rates_follow_the_plans(quick: tuple[Path, str]) -> None:
     out, _ = quick
-    results = json.loads((out / "adaptive.json").read_text())
+    results = json.loads((out / "adaptive" / "results.json").read_text())
     lm = results["studies"][1]  # transformer at 3e-3
     total, peak = lm["total_steps"], 3e-3
     warm = math.ceil(0.1 * total - 1e-9)
