@@ -56,6 +56,17 @@ def test_quick_adaptive_demo_writes_its_report(quick: tuple[Path, str]) -> None:
     assert not (out / "report.md").exists()  # only the adaptive study ran
 
 
+def test_quick_adaptive_report_is_written_again_from_its_results(quick: tuple[Path, str],
+                                                                tmp_path: Path) -> None:
+    out, _ = quick
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "results.json").write_bytes((out / "adaptive" / "results.json").read_bytes())
+    assert study.rewrite_report(copy) == copy / "report.md"
+    assert (copy / "report.md").read_text() == (out / "adaptive" / "report.md").read_text()
+    assert (copy / "adaptive-transformer-lr.png").exists()
+
+
 def test_quick_adaptive_demo_rates_follow_the_plans(quick: tuple[Path, str]) -> None:
     out, _ = quick
     results = json.loads((out / "adaptive" / "results.json").read_text())

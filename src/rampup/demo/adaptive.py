@@ -256,10 +256,28 @@ def verdict(summary: dict[str, Any]) -> dict[str, Any]:
         text += (f"worse by {_metric(gap, accuracy, delta=True)}, "
                  f"{'within' if within else 'beyond'} the seed noise "
                  f"({_metric(noise, accuracy, delta=True)})")
+    paired = _paired(best, adaptive, key, accuracy)
+    if paired:
+        signed = ", ".join(f"{d * 100:+.1f} points" if accuracy else f"{d:+.3f}" for d in paired)
+        text += ("; seed by seed (the same initial weights and data order) adaptive is behind the "
+                 f"best by {signed} (negative: ahead)")
     text += ("; it stalled (ended far behind the best)" if stalled
              else "; it trained on every seed (no divergence, no stall)")
     return {"best": best_name, "gap": gap, "noise": noise, "within": within, "trains": not stalled,
-            "stalled": stalled, "text": text + "."}
+            "stalled": stalled, "paired": paired, "text": text + "."}
+
+
+def _paired(best: dict[str, Any], adaptive: dict[str, Any], key: str, accuracy: bool) -> list[float]:
+    """Per seed both trained: how far adaptive is behind the best (negative: ahead).
+
+    Not part of the verdict (the goal is stated against the seed noise), but sharper: a seed fixes
+    the initial weights and the data order, so the two runs of a seed differ only in warmup."""
+    theirs = {s["seed"]: s[key] for s in best.get("per_seed", []) if s[key] is not None}
+    out = []
+    for s in adaptive.get("per_seed", []):
+        if s[key] is not None and s["seed"] in theirs:
+            out.append(theirs[s["seed"]] - s[key] if accuracy else s[key] - theirs[s["seed"]])
+    return out
 
 
 def _metric(value: float, accuracy: bool, delta: bool = False) -> str:
@@ -391,8 +409,11 @@ def write_report(results: dict[str, Any], folder: Path, command: str) -> Path:
     import json
 
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "results.json", (json.dumps(results, indent=1) + "\n").encode())
     summaries = results["studies"]
+    for summary in summaries:  # from the numbers, with the current rule and wording
+        summary["verdict"] = verdict(summary)
+    results["command"] = command
+    write_atomic(folder / "results.json", (json.dumps(results, indent=1) + "\n").encode())
     load = results.get("load") or {}
     if load.get("start") is None or load.get("end") is None:
         load = {}
@@ -564,3 +585,18 @@ def _load() -> float | None:
         return os.getloadavg()[0]
     except (OSError, AttributeError):  # not available on this system
         return None
+
+
+def rewrite_report(folder: Path) -> Path:
+    """Write ``folder/report.md`` (and its figures) again from ``folder/results.json``, with the
+    verdicts computed afresh: ``python -m rampup.demo.adaptive docs/adaptive``."""
+    import json
+
+    results = json.loads((folder / "results.json").read_text())
+    return write_report(results, folder, results["command"])
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(rewrite_report(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/demo/adaptive")))
