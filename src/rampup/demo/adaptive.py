@@ -38,6 +38,7 @@ from rampup import (
     with_warmup,
 )
 from rampup._files import write_atomic
+from rampup.adaptive import warmup_length
 from rampup.demo import experiments as base
 from rampup.demo.experiments import Experiment, Sizes, Variant
 from rampup.demo.report import TAIL
@@ -49,7 +50,8 @@ LM_WIDTH = 64  # half the demo's width (6 layers, context 64 as there), so the g
 SCALES = (8, 16)
 EPOCHS = 12  # large-batch runs: the demo's length (228 updates at k=8)
 QUICK_SMALL_BATCH = 16  # --quick: batches of k x 16, so the tests stay fast
-STALLED = 0.25  # a final loss this far above the best variant's counts as stalled
+STALLED = 0.25  # Transformer: a final loss this far above the best fixed variant's is a stall
+STALLED_ACCURACY = 0.10  # large-batch SGD: test accuracy this far (10 points) below the best's
 
 
 def adaptive_clock(total: int) -> AdaptiveWarmup:
@@ -75,6 +77,7 @@ class Study:
     experiment: Experiment
     sizes: Sizes
     variants: list[Variant]
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)  # for the report's setup
 
 
 def _lm_cosine(warmup: int | None = None, fraction: float = 0.0) -> Callable[[int, int], Schedule]:
@@ -142,7 +145,10 @@ def studies(quick: bool, seeds: int | None, steps: int | None, data_for: Callabl
     lm_data = data_for(lm, lm_sizes)
     for rate in LM_RATES:
         study = Study(f"transformer@{rate:g}", "transformer", f"Post-LN Transformer, peak rate {rate:g}",
-                      dataclasses.replace(lm, variants=_lm_variants(rate)), lm_sizes, _lm_variants(rate))
+                      dataclasses.replace(lm, variants=_lm_variants(rate)), lm_sizes, _lm_variants(rate),
+                      {"rate": rate, "width": lm_sizes.extra.get("width", 128),
+                       "layers": lm_sizes.extra.get("layers", 6),
+                       "context": lm_sizes.extra.get("context", 64)})
         out.append((study, lm_data))
     sgd = base.large_batch()
     sgd_base = sgd.quick if quick else Sizes(steps=0, seeds=2, eval_every=19)
@@ -156,7 +162,8 @@ def studies(quick: bool, seeds: int | None, steps: int | None, data_for: Callabl
         variants = _sgd_variants(k, small)
         study = Study(f"large_batch@k={k}", "large_batch",
                       f"Large-batch SGD, k={k} (batch {small * k}, rate {base.BASE_LR * k:g})",
-                      dataclasses.replace(sgd, variants=variants), sizes, variants)
+                      dataclasses.replace(sgd, variants=variants), sizes, variants,
+                      {"k": k, "small_batch": small, "width": sgd_base.extra.get("width", 16)})
         out.append((study, sgd_data))
     return out
 
@@ -169,8 +176,10 @@ def _final(record: Any) -> float | None:
 
 
 def summarise(study: Study, runs: dict[str, list[Any]], per_epoch: int) -> dict[str, Any]:
+    """Per variant: the per-seed records, the means over seeds and their spread (max - min)."""
     variants: dict[str, Any] = {}
     for variant in study.variants:
+        planned = warmup_length([variant.schedule(study.sizes.steps, per_epoch)]) or 0
         records = runs.get(variant.name, [])
         per_seed = []
         for r in records:
@@ -184,10 +193,13 @@ def summarise(study: Study, runs: dict[str, list[Any]], per_epoch: int) -> dict[
             })
         finals = [s["final_train_loss"] for s in per_seed if s["final_train_loss"] is not None]
         accs = [s["final_val_accuracy"] for s in per_seed if s["final_val_accuracy"] is not None]
+        vals = [s["final_val_loss"] for s in per_seed if s["final_val_loss"] is not None]
         variants[variant.name] = {
             "description": variant.description,
+            "planned_warmup": planned,  # the schedule's warmup phase (adaptive: its shortest)
             "final_train_loss": statistics.fmean(finals) if finals else None,
             "spread": (max(finals) - min(finals)) if len(finals) > 1 else 0.0,
+            "final_val_loss": statistics.fmean(vals) if vals else None,
             "final_val_accuracy": statistics.fmean(accs) if accs else None,
             "accuracy_spread": (max(accs) - min(accs)) if len(accs) > 1 else 0.0,
             "diverged_seeds": sum(s["diverged"] for s in per_seed),
@@ -196,17 +208,24 @@ def summarise(study: Study, runs: dict[str, list[Any]], per_epoch: int) -> dict[
             "seconds": sum(s["seconds"] for s in per_seed),
             "per_seed": per_seed,
         }
-    return {"key": study.key, "family": study.family, "label": study.label,
+    return {"key": study.key, "family": study.family, "label": study.label, **study.facts,
             "total_steps": study.sizes.steps, "steps_per_epoch": per_epoch, "variants": variants}
 
 
 def verdict(summary: dict[str, Any]) -> dict[str, Any]:
-    """Adaptive against the best fixed warmup, in the study's metric, with the seed noise.
+    """Adaptive against the best fixed variant (no warmup counts as one), from the numbers.
 
     Metric: final training loss (mean of the last 10 updates, lower is better) for the
-    Transformer; test accuracy (higher is better) for large-batch SGD. Noise: the larger seed
-    spread (max - min) of the two variants compared. Adaptive *stalled* if its loss is more than
-    STALLED above the best variant's; *diverged* if a seed diverged where the best did not.
+    Transformer; test accuracy (higher is better) for large-batch SGD; each a mean over seeds.
+    Seed noise: the larger seed spread (max - min) of the two variants compared. Fixed variants
+    that diverged on any seed are not candidates for the best.
+
+    Two goals, each met or missed:
+
+    - ``within``: adaptive is worse than the best fixed variant by no more than the seed noise;
+    - ``trains``: adaptive did not diverge on any seed and did not stall (end worse than the best
+      by more than :data:`STALLED` in loss, or :data:`STALLED_ACCURACY` in accuracy, and beyond
+      the seed noise) where a fixed variant trained on every seed.
     """
     variants = summary["variants"]
     accuracy = summary["family"] == "large_batch"
@@ -216,31 +235,49 @@ def verdict(summary: dict[str, Any]) -> dict[str, Any]:
              and not v["diverged_seeds"]}
     adaptive = variants.get("adaptive")
     if not fixed or adaptive is None:
-        return {"text": "No verdict: no fixed warmup trained on every seed.", "within": None}
+        return {"text": "No verdict: no fixed warmup trained on every seed.", "within": None,
+                "trains": None}
     best_name = (max if accuracy else min)(fixed, key=lambda n: fixed[n][key])
     best = fixed[best_name]
     if adaptive[key] is None or adaptive["diverged_seeds"]:
-        return {"best": best_name, "within": False, "gap": None,
-                "text": f"Adaptive diverged on {adaptive['diverged_seeds']} of {adaptive['seeds']} seeds "
-                        f"where {best_name} trained ({_metric(best[key], accuracy)})."}
+        return {"best": best_name, "within": False, "trains": False, "gap": None, "noise": None,
+                "text": f"Missed: adaptive diverged on {adaptive['diverged_seeds']} of "
+                        f"{adaptive['seeds']} seeds where {best_name} trained "
+                        f"({_metric(best[key], accuracy)})."}
     gap = (best[key] - adaptive[key]) if accuracy else (adaptive[key] - best[key])
     noise = max(best[spread_key], adaptive[spread_key])
     within = gap <= noise
-    text = (f"best fixed: {best_name} ({_metric(best[key], accuracy)}); adaptive "
-            f"{_metric(adaptive[key], accuracy)}: ")
+    stalled = gap > noise and gap > (STALLED_ACCURACY if accuracy else STALLED)
+    text = (f"{'Met' if within else 'Missed'}: best fixed {best_name} "
+            f"({_metric(best[key], accuracy)}), adaptive {_metric(adaptive[key], accuracy)}: ")
     if gap <= 0:
         text += f"as good or better (by {_metric(-gap, accuracy, delta=True)})"
-    elif within:
-        text += (f"worse by {_metric(gap, accuracy, delta=True)}, within the seed noise "
-                 f"({_metric(noise, accuracy, delta=True)})")
     else:
-        text += (f"worse by {_metric(gap, accuracy, delta=True)}, beyond the seed noise "
+        text += (f"worse by {_metric(gap, accuracy, delta=True)}, "
+                 f"{'within' if within else 'beyond'} the seed noise "
                  f"({_metric(noise, accuracy, delta=True)})")
-    stalled = not accuracy and gap > STALLED
-    if stalled:
-        text += "; it stalled (a final loss far above the best)"
-    return {"best": best_name, "gap": gap, "noise": noise, "within": within, "stalled": stalled,
-            "text": text + "."}
+    paired = _paired(best, adaptive, key, accuracy)
+    if paired:
+        signed = ", ".join(f"{d * 100:+.1f} points" if accuracy else f"{d:+.3f}" for d in paired)
+        text += ("; seed by seed (the same initial weights and data order) adaptive is behind the "
+                 f"best by {signed} (negative: ahead)")
+    text += ("; it stalled (ended far behind the best)" if stalled
+             else "; it trained on every seed (no divergence, no stall)")
+    return {"best": best_name, "gap": gap, "noise": noise, "within": within, "trains": not stalled,
+            "stalled": stalled, "paired": paired, "text": text + "."}
+
+
+def _paired(best: dict[str, Any], adaptive: dict[str, Any], key: str, accuracy: bool) -> list[float]:
+    """Per seed both trained: how far adaptive is behind the best (negative: ahead).
+
+    Not part of the verdict (the goal is stated against the seed noise), but sharper: a seed fixes
+    the initial weights and the data order, so the two runs of a seed differ only in warmup."""
+    theirs = {s["seed"]: s[key] for s in best.get("per_seed", []) if s[key] is not None}
+    out = []
+    for s in adaptive.get("per_seed", []):
+        if s[key] is not None and s["seed"] in theirs:
+            out.append(theirs[s["seed"]] - s[key] if accuracy else s[key] - theirs[s["seed"]])
+    return out
 
 
 def _metric(value: float, accuracy: bool, delta: bool = False) -> str:
@@ -300,61 +337,160 @@ def figure(summaries: list[dict[str, Any]], family: str, folder: Path) -> str | 
     return name
 
 
+def _goal_lines(summaries: list[dict[str, Any]]) -> list[str]:
+    """The two goals over all cases, each met or missed, computed from the verdicts."""
+    judged = [s for s in summaries if s["verdict"].get("within") is not None]
+    within = [s for s in judged if s["verdict"]["within"]]
+    trains = [s for s in judged if s["verdict"]["trains"]]
+    lines = []
+    for name, met, what in (
+        ("Within the seed noise of the best fixed warmup at every rate and scaling", within,
+         "within"),
+        ("Never stalling or diverging where a fixed warmup trains", trains, "trains"),
+    ):
+        line = (f"- **{name}: {'met' if len(met) == len(judged) else 'missed'}** ({len(met)} of "
+                f"{len(judged)} cases).")
+        missed = [s for s in judged if not s["verdict"][what]]
+        if missed:
+            line += " Missed at: " + "; ".join(f"{s['label']} ({_short(s)})" for s in missed) + "."
+        lines.append(line)
+    unjudged = [s["label"] for s in summaries if s not in judged]
+    if unjudged:
+        lines.append(f"- No verdict (no fixed warmup trained on every seed): {', '.join(unjudged)}.")
+    return lines
+
+
+def _short(summary: dict[str, Any]) -> str:
+    v = summary["verdict"]
+    accuracy = summary["family"] == "large_batch"
+    if v["gap"] is None:
+        return "adaptive diverged"
+    return (f"worse than {v['best']} by {_metric(v['gap'], accuracy, delta=True)}, seed noise "
+            f"{_metric(v['noise'], accuracy, delta=True)}")
+
+
+def _setup_lines(summaries: list[dict[str, Any]], seeds: int) -> list[str]:
+    lm = next((s for s in summaries if s["family"] == "transformer"), None)
+    sgd = [s for s in summaries if s["family"] == "large_batch"]
+    lines = ["Every variant differs from the others of its case only in its warmup; each runs "
+             f"{seeds} seed(s) (the seed sets the initial weights and the data order)."]
+    if lm is not None:
+        lines.append(
+            f"- **Post-LN Transformer**: the demo's byte-level language model ({lm['layers']} "
+            f"Post-LayerNorm layers, width {lm['width']}, 4 heads, context {lm['context']}, no "
+            "dropout, no gradient "
+            f"clipping) on Python's standard library sources, AdamW (betas {base.LM_BETAS}, weight "
+            f"decay 0.01), batch {base.LM_BATCH}, {lm['total_steps']} updates, cosine decay to 10% "
+            "of the peak after the warmup, at peak rates "
+            + ", ".join(f"{r:g}" for r in LM_RATES) + ". Metric: final training loss (mean of the "
+            "last 10 updates; lower is better).")
+    if sgd:
+        lines.append(
+            f"- **Large-batch SGD**: the demo's ResNet1D (width {sgd[0]['width']}) on MNIST-1D, "
+            "momentum SGD (0.9, weight decay 5e-4), batch k x "
+            f"{sgd[0]['small_batch']} at k x "
+            f"{base.BASE_LR:g} (linear scaling rule) for k = "
+            + ", ".join(str(s["k"]) for s in sgd) + " ("
+            + ", ".join(f"{s['total_steps']} updates, {s['total_steps'] / s['steps_per_epoch']:.3g} "
+                        f"epochs at k={s['k']}" for s in sgd)
+            + "), rate x0.1 at 50% and 75% of training. Metric: test accuracy at the end (higher "
+            "is better).")
+    lines.append(
+        f"- **Adaptive**: one configuration for every case: `AdaptiveWarmup()` (its defaults: the "
+        f"longest warmup {MAX_FRACTION:.0%} of training, the default `StabilityRule`, re-planned to end "
+        f"on time), on the training loss and the gradient norm, over a schedule whose own warmup "
+        f"phase, {MIN_FRACTION:.0%} of training, is its shortest. For SGD its ramp starts, like "
+        "Goyal's, at the small-batch rate.")
+    return lines
+
+
 def write_report(results: dict[str, Any], folder: Path, command: str) -> Path:
-    """adaptive.json, adaptive.md and its figures in ``folder``."""
+    """results.json, report.md and its figures in ``folder``."""
     import json
 
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "adaptive.json", (json.dumps(results, indent=1) + "\n").encode())
     summaries = results["studies"]
+    for summary in summaries:  # from the numbers, with the current rule and wording
+        summary["verdict"] = verdict(summary)
+    results["command"] = command
+    write_atomic(folder / "results.json", (json.dumps(results, indent=1) + "\n").encode())
+    load = results.get("load") or {}
+    if load.get("start") is None or load.get("end") is None:
+        load = {}
     lines = [
         "# rampup demo: adaptive warmup against fixed warmups", "",
-        f"Reproduce with `{command}`. One adaptive configuration for every case: shortest warmup "
-        f"{MIN_FRACTION:.0%} of training, longest {MAX_FRACTION:.0%}, the default stability rule on "
-        "the training loss and the gradient norm, the rest of the plan re-planned to end on time. "
-        f"Seeds per variant: {results['seeds']}. Run time: {results['seconds'] / 60:.1f} minutes.", "",
+        f"Reproduce with `{results.get('threads_env', '')}{command}`. This run: "
+        f"{results['seconds'] / 60:.1f} minutes on "
+        f"{results.get('machine', 'this machine')}"
+        + (f" (load average {load['start']:.1f} at the start, {load['end']:.1f} at the end: the "
+           "cores were shared with other jobs, which changes the run time, not the numbers)"
+           if load else "") + ".", "",
+        *_setup_lines(summaries, results["seeds"]), "",
+        "Goal: adaptive within the seed noise of the best fixed warmup (no warmup counts as one) at "
+        "every rate and scaling, and never stalling or diverging where some fixed warmup trains. "
+        "Seed noise: the larger of the two variants' seed spreads (max - min over seeds). Stalled: "
+        f"ending worse than the best fixed variant by more than {STALLED} in loss "
+        f"(Transformer) or {STALLED_ACCURACY * 100:.0f} points of accuracy (SGD), beyond the seed "
+        "noise. Every verdict below is computed from the numbers in results.json.", "",
+        "## Summary", "", *_goal_lines(summaries), "",
+        *[f"- {s['label']}: {s['verdict']['text']}" for s in summaries], "",
     ]
     for summary in summaries:
         accuracy = summary["family"] == "large_batch"
         lines += [f"## {summary['label']}", "", f"{summary['total_steps']} updates per run.", ""]
-        header = "| variant | what | final train loss (spread) |"
-        header += " test accuracy (spread) |" if accuracy else ""
-        header += " diverged | warmup updates |"
+        if accuracy:
+            header = ("| variant | what | warmup (updates) | test accuracy per seed | mean (spread) | "
+                      "final train loss | diverged |")
+        else:
+            header = ("| variant | what | warmup (updates) | final train loss per seed | mean (spread) | "
+                      "final val loss | diverged |")
         lines += [header, "|" + "---|" * (header.count("|") - 1)]
         for name, data in summary["variants"].items():
-            row = (f"| {name} | {data['description']} | {_fmt(data['final_train_loss'], '.3f')} "
-                   f"({_fmt(data['spread'], '.3f')}) |")
+            seeds = data["per_seed"]
+            if name == "adaptive":
+                chosen = [s["warmup"]["warmup_updates"] for s in seeds if s["warmup"]]
+                warm = (", ".join("-" if w is None else str(w) for w in chosen)
+                        + f" (bounds {data['planned_warmup']}..{_max_warmup(seeds)})")
+            else:
+                warm = str(data["planned_warmup"])
             if accuracy:
-                row += (f" {_fmt(data['final_val_accuracy'], '.1%')} "
-                        f"({_fmt(100 * data['accuracy_spread'], '.1f')} pts) |")
-            warm = ", ".join(str(w) for w in data["warmup_updates"]) if data["warmup_updates"] else ""
-            row += f" {data['diverged_seeds']}/{data['seeds']} | {warm} |"
-            lines.append(row)
-        lines += ["", f"**Result:** {summary['verdict']['text']}", ""]
+                per = ", ".join(_fmt(s["final_val_accuracy"], ".1%") for s in seeds)
+                mean = (f"{_fmt(data['final_val_accuracy'], '.1%')} "
+                        f"({_fmt(100 * data['accuracy_spread'], '.1f')} pts)")
+                other = _fmt(data["final_train_loss"], ".3f")
+            else:
+                per = ", ".join(_fmt(s["final_train_loss"], ".3f") for s in seeds)
+                mean = f"{_fmt(data['final_train_loss'], '.3f')} ({_fmt(data['spread'], '.3f')})"
+                other = _fmt(data["final_val_loss"], ".3f")
+            lines.append(f"| {name} | {data['description']} | {warm} | {per} | {mean} | {other} | "
+                         f"{data['diverged_seeds']}/{data['seeds']} |")
+        lines += ["", f"**Result:** {summary['verdict']['text']}", "", "Adaptive, per seed:", ""]
         for seed in summary["variants"].get("adaptive", {}).get("per_seed", []):
             if seed["warmup"]:
                 lines.append(f"- seed {seed['seed']}: {_describe(seed['warmup'])}")
         lines.append("")
+    lines += ["## Rate curves of the adaptive runs", ""]
     for family in ("transformer", "large_batch"):
         image = figure(summaries, family, folder)
         if image:
             lines += [f"![{image}]({image})", ""]
-    goal = [s for s in summaries if s["verdict"].get("within") is not None]
-    met = [s for s in goal if s["verdict"]["within"]]
     lines += [
-        "## Summary", "",
-        f"Adaptive is within the seed noise of the best fixed warmup (or better) in {len(met)} of "
-        f"{len(goal)} cases." + ("" if len(met) == len(goal) else " Where not: " + "; ".join(
-            f"{s['label']}: {s['verdict']['text'].rstrip('.')}" for s in goal
-            if not s["verdict"]["within"]) + "."), "",
-        "Final losses average the last 10 updates and are means over seeds; the spread is max - min "
-        "over seeds; test accuracy is the last evaluation. A diverged seed (loss not finite or above "
-        "1000) is left out of the means and counted. Warmup updates: the update at which the "
-        "adaptive warmup reached the peak, per seed.", "",
+        "## Notes", "",
+        "Final training losses average the last 10 updates; means and spreads are over seeds "
+        "(spread: max - min); test accuracy and validation loss are the last evaluation. A diverged "
+        "seed (loss not finite or above 1000) is left out of the means and counted. Warmup "
+        "(updates): the schedule's warmup phase for the fixed variants; for adaptive, the update "
+        "at which its warmup reached the peak, per seed, and its bounds. In the figures the "
+        "decision taken at update u sets the rate of update u + 1.", "",
     ]
-    report = folder / "adaptive.md"
+    report = folder / "report.md"
     write_atomic(report, "\n".join(lines).encode())
     return report
+
+
+def _max_warmup(seeds: list[dict[str, Any]]) -> str:
+    bounds = {s["warmup"]["max_warmup"] for s in seeds if s["warmup"]}
+    return "/".join(str(b) for b in sorted(bounds)) or "-"
 
 
 def _describe(warmup: dict[str, Any]) -> str:
@@ -372,12 +508,15 @@ def _describe(warmup: dict[str, Any]) -> str:
 
 # -- running ------------------------------------------------------------------------------------
 def run_adaptive(options: Any, device: Any, rank: int) -> dict[str, Any]:
-    """Train every study's variants over its seeds; rank 0 writes adaptive.md."""
+    """Train every study's variants over its seeds; rank 0 writes the report into out/adaptive."""
+    import os
     import time
 
-    from rampup.demo.train import train
+    from rampup.demo.train import train, world
 
     began = time.perf_counter()
+    load_start = _load()
+    size = world()[1]
     out = options.out
 
     def data_for(experiment: Experiment, sizes: Sizes) -> Any:
@@ -408,7 +547,56 @@ def run_adaptive(options: Any, device: Any, rank: int) -> dict[str, Any]:
         summary["verdict"] = verdict(summary)
         summaries.append(summary)
     results = {"studies": summaries, "seeds": seeds, "seconds": time.perf_counter() - began,
-               "min_fraction": MIN_FRACTION, "max_fraction": MAX_FRACTION}
+               "min_fraction": MIN_FRACTION, "max_fraction": MAX_FRACTION,
+               "machine": machine(device, size), "load": {"start": load_start, "end": _load()}}
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads:  # one thread per process is much faster on shared cores; say how it ran
+        results["threads_env"] = f"OMP_NUM_THREADS={threads} "
     if rank == 0:
-        results["report"] = str(write_report(results, out, options.command))
+        results["report"] = str(write_report(results, out / "adaptive", options.command))
     return results
+
+
+def machine(device: Any, processes: int = 1) -> str:
+    """The hardware and software a run used, in words (for the report)."""
+    import os
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+                       cpu)
+    except OSError:
+        pass
+    where = f"{device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    return (f"{os.cpu_count()} CPU cores ({cpu}), device {where}, {torch.get_num_threads()} torch "
+            f"thread(s), {processes} process(es), Python {platform.python_version()}, torch "
+            f"{torch.__version__}")
+
+
+def _load() -> float | None:
+    """The 1-minute load average (None where the system has none)."""
+    import os
+
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):  # not available on this system
+        return None
+
+
+def rewrite_report(folder: Path) -> Path:
+    """Write ``folder/report.md`` (and its figures) again from ``folder/results.json``, with the
+    verdicts computed afresh: ``python -m rampup.demo.adaptive docs/adaptive``."""
+    import json
+
+    results = json.loads((folder / "results.json").read_text())
+    return write_report(results, folder, results["command"])
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(rewrite_report(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/demo/adaptive")))
