@@ -39,7 +39,7 @@ class OracleTest:
             return None
         diffs = [b - a for a, b in itertools.pairwise(self.values)]
         slope = statistics.median(diffs)
-        level = statistics.median(self.values) + slope * (len(self.values) + 1) / 2
+        level = statistics.median(self.values[-self.k:])
         mad = statistics.median([abs(d - slope) for d in diffs])
         s = max(1.4826 * mad / math.sqrt(2), self.floor * abs(level))
         return level + self.thr * s, level + self.sev * s
@@ -114,23 +114,24 @@ def test_spike_test_follows_the_documented_rule(seed: int) -> None:
 
 
 def test_hand_computed_decisions_on_a_falling_loss() -> None:
-    rule = StabilityRule(window=5, min_history=5, threshold=3.0, severe=6.0, floor=0.01, patience=1)
-    losses = [2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.45, 1.5, 1.2, 1.1, math.nan, 1.0]
-    # The first five: too little history -> advance.
-    # 1.5: history 2.0..1.6 falls 0.1 an update: slope -0.1, MAD 0, level = 1.8 - 0.1 * 3 = 1.5;
-    #      spread = floor 0.015 -> limits 1.545 / 1.59 -> advance.
-    # 1.45: history 1.9..1.5: level 1.7 - 0.3 = 1.4, spread 0.014 -> limits 1.442 / 1.484 -> a
-    #       spike, a new episode: hold (entered clipped, as 1.442).
-    # 1.5: history 1.8, 1.7, 1.6, 1.5, 1.442: differences -0.1 x3, -0.058: slope -0.1, MAD 0,
-    #      level 1.6 - 0.3 = 1.3, spread 0.013 -> severe above 1.378 -> back (once; entered 1.339).
-    # 1.2: differences -0.1, -0.1, -0.058, -0.103: slope -0.1, MAD 0.0015 (noise 0.0016 < floor
-    #      0.012), level 1.5 - 0.3 = 1.2 -> limit 1.236 -> no spike: the episode ends, patience 1
+    rule = StabilityRule(window=5, min_history=3, threshold=3.0, severe=6.0, floor=0.01, patience=1)
+    losses = [2.0, 1.8, 1.7, 1.65, 1.9, 2.5, 1.6, 1.55, math.nan, 1.5]
+    # The first three: too little history -> advance.
+    # 1.65 (falling more slowly than before: not a spike): level = median(2.0, 1.8, 1.7) = 1.8;
+    #      differences -0.2, -0.1: median -0.15, MAD 0.05 -> spread 1.4826 * 0.05 / sqrt(2)
+    #      = 0.0524 (> floor 0.018) -> limit 1.957 -> advance.
+    # 1.9: level = median(1.8, 1.7, 1.65) = 1.7; differences -0.2, -0.1, -0.05: median -0.1, MAD
+    #      0.05 -> spread 0.0524, limits 1.857 / 2.015 -> a spike, a new episode: hold (entered
+    #      clipped, as 1.857).
+    # 2.5: level = median(1.7, 1.65, 1.857) = 1.7; differences -0.2, -0.1, -0.05, +0.207: median
+    #      -0.075, MAD 0.075 -> spread 0.0786, severe limit 2.172 -> back (entered as 1.936; the
+    #      window drops 2.0).
+    # 1.6: level = median(1.65, 1.857, 1.936) = 1.857 -> no spike: the episode ends, patience 1
     #      -> hold.
-    # 1.1: slope -0.1015, level 1.442 - 0.3045 = 1.1375, MAD 0.0195 -> spread 0.0204 -> limit
-    #      1.199 -> advance.
+    # 1.55: level = median(1.857, 1.936, 1.6) = 1.857 -> advance.
     # nan: severe, a new episode -> back (not entered).
-    # 1.0: level 1.339 - 0.3045 = 1.0345 -> no spike: the episode ends, patience -> hold.
-    expected = ["advance"] * 5 + ["advance", "hold", "back", "hold", "advance", "back", "hold"]
+    # 1.5: level = median(1.936, 1.6, 1.55) = 1.6 -> no spike: the episode ends, patience -> hold.
+    expected = ["advance"] * 4 + ["hold", "back", "hold", "advance", "back", "hold"]
     assert decisions(losses, rule) == expected
     assert oracle_decisions(losses, rule) == expected
 
