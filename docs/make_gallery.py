@@ -147,7 +147,7 @@ def _doc(obj: Any) -> str:
     if not text:
         raise SystemExit(f"make_gallery: {obj.__qualname__} has no docstring")
     text, _, examples = text.partition("\nExamples:\n")
-    text = _ROLE.sub(r"`\1`", text)
+    text = _ROLE.sub(r"`\1`", text.rstrip())
     if examples:  # the doctests (run by the test suite), shown as a code block
         text += "\n\nExamples:\n\n```python\n" + textwrap.dedent(examples).strip("\n") + "\n```"
     return text
