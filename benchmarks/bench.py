@@ -222,10 +222,9 @@ def _ratio(value: float, floor: float) -> str:
     return f"{value / floor:.2f}x"
 
 
-def render(results: dict[str, Any]) -> str:
-    lines = ["# rampup benchmarks", "",
-             f"Mode: {results['mode']}. Machine: {results['machine']}. "
-             "Medians of interleaved runs; ratios are to the floor measured in the same run.", ""]
+def render_per_step(results: dict[str, Any]) -> list[str]:
+    """The per-step tables, one per schedule, as Markdown lines."""
+    lines = []
     for schedule_name, table in results["per_step"].items():
         groups = list(table)
         names = list(table[groups[0]])
@@ -239,6 +238,14 @@ def render(results: dict[str, Any]) -> str:
                 cells.append(f"{value * 1e6:.2f} us ({_ratio(value, floor)})")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = ["# rampup benchmarks", "",
+             f"Mode: {results['mode']}. Machine: {results['machine']}. "
+             "Medians of interleaved runs; ratios are to the floor measured in the same run.", ""]
+    lines += render_per_step(results)
     curve = results["curve"]
     largest = max(curve["vectorised"], key=int)
     sizes = curve["vectorised"]
@@ -286,18 +293,7 @@ def targets(results: dict[str, Any]) -> list[str]:
             name = min(others, key=others.__getitem__)
             line += f"; fastest other contender {name}, {others[name] / cosine[groups][FLOOR]:.2f}x"
         out.append(line)
-    # Issue 11: rampup's step (update counting, state, checks, clock) at most the cost of a bare
-    # function and assignment loop (lrsched's), in both per-step tables.
-    for schedule_name, table in results["per_step"].items():
-        for groups in ("1", "64"):
-            row = table.get(groups, {})
-            if LRSCHED not in row:
-                continue
-            ours, bare = row["rampup Scheduler"] / row[FLOOR], row[LRSCHED] / row[FLOOR]
-            verdict = "met" if ours <= bare else f"MISSED by {ours / bare:.2f}x"
-            out.append(f"per step vs a bare function + assignment loop, {schedule_name}, {groups} "
-                       f"group(s): rampup {ours:.2f}x the floor, lrsched {bare:.2f}x (target: rampup "
-                       f"<= lrsched): {verdict}")
+    out += bare_function_targets(results)
     curve = results["curve"]
     largest = max(curve["vectorised"], key=int)
     ratio = curve["vectorised"][largest] / curve["numpy"][largest]
@@ -330,6 +326,23 @@ def targets(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def bare_function_targets(results: dict[str, Any]) -> list[str]:
+    """Issue 11: rampup's step (update counting, state, checks, clock) at most the cost of a bare
+    function and assignment loop (lrsched's), in both per-step tables."""
+    out = []
+    for schedule_name, table in results["per_step"].items():
+        for groups in ("1", "64"):
+            row = table.get(groups, {})
+            if LRSCHED not in row:
+                continue
+            ours, bare = row["rampup Scheduler"] / row[FLOOR], row[LRSCHED] / row[FLOOR]
+            verdict = "met" if ours <= bare else f"MISSED by {ours / bare:.2f}x"
+            out.append(f"per step vs a bare function + assignment loop, {schedule_name}, {groups} "
+                       f"group(s): rampup {ours:.2f}x the floor, lrsched {bare:.2f}x (target: rampup "
+                       f"<= lrsched): {verdict}")
+    return out
+
+
 def write(results: dict[str, Any], out: Path) -> str:
     """Targets, then latest.md and latest.json (latest-quick.* etc. for the short modes)."""
     results["targets"] = targets(results)
@@ -346,6 +359,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Under a minute (fewer rounds, 100k steps).")
     parser.add_argument("--smoke", action="store_true", help="Seconds: checks the script only.")
+    parser.add_argument("--per-step-only", action="store_true",
+                        help="Only the per-step tables (in the mode's rounds), printed with their "
+                        "targets against lrsched; writes no results file.")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -368,6 +384,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"per step, {groups} group(s) ...", flush=True)
         results["per_step"]["cosine with warmup"][str(groups)] = per_step(cosine, groups, rounds, calls)
         results["per_step"]["warmup + WSD (composed)"][str(groups)] = per_step(wsd, groups, rounds, calls)
+    if args.per_step_only:
+        targets_met = [f"- {line}" for line in bare_function_targets(results)]
+        print("\n".join([*render_per_step(results), *targets_met]))
+        return results
     print("whole curves ...", flush=True)
     results["curve"] = curve_times(cosine, sizes, loop_steps, 3 if mode != "full" else 7)
     results["memory_steps"] = {"smoke": 2_000, "quick": 20_000, "full": 100_000}[mode]

@@ -140,6 +140,14 @@ def check_schedule(s: Schedule, data: st.DataObject) -> None:
         assert back == s and type(back) is type(s)
         np.testing.assert_array_equal(_bits([back(t) for t in steps]), _bits(scalar))
     assert s.label() and s.segments()
+    # A Constant phase holds its value over its whole segment (the torch scheduler's tables of a
+    # plateau rely on it).
+    for begin, end, leaf in s.segments()[:8]:
+        if type(leaf) is rampup.Constant and (end is None or end > begin):
+            last = MAX_STEP if end is None else min(end - 1, MAX_STEP)
+            if begin <= last:
+                inside = data.draw(st.integers(begin, last), label="inside a constant phase")
+                assert _bits(s(inside)) == _bits(leaf.value), (s, begin, end, inside)
     total = data.draw(st.integers(1, 400), label="describe over")
     assert s.describe(total_steps=total)
 

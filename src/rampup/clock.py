@@ -7,9 +7,10 @@ update to that time in two stages:
    updates (:class:`UpdateClock`, the default), tokens or samples (:class:`CountClock`, advanced by
    the count passed with each update), or milliseconds of measured training time
    (:class:`TimeClock`);
-2. a :class:`Warp` (piecewise linear, integer) maps the position to schedule time, so a plan can
-   be stretched or shortened while running: ``time = t0 + floor((p - p0) * num / den)`` on the
-   segment ``(p0, t0, num, den)`` that holds ``p``. No warp is the identity.
+2. a :class:`~rampup.warp.Warp` (piecewise linear, integer; in :mod:`rampup.warp`, also importable
+   from here) maps the position to schedule time, so a plan can be stretched or shortened while
+   running: ``time = t0 + floor((p - p0) * num / den)`` on the segment ``(p0, t0, num, den)`` that
+   holds ``p``. No warp is the identity.
 
 Everything here is plain integers and floats, so a clock's state and a warp round-trip exactly
 through ``state_dict`` and JSON, and a resumed run continues bit for bit.
@@ -17,16 +18,18 @@ through ``state_dict`` and JSON, and a resumed run continues bit for bit.
 
 from __future__ import annotations
 
-import bisect
 import math
 import numbers
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int, check_real
+from rampup.warp import Segment as Segment  # (re-exported: the warp lived here before)
+from rampup.warp import Warp as Warp
+from rampup.warp import check_segments as check_segments
 
 SIGNALS = frozenset({"loss", "tokens", "samples", "time", "grad_norm", "update_ratio"})
 """The names a scheduler accepts as signals of one update (``scheduler.step(tokens=n)``).
@@ -313,90 +316,6 @@ def as_clock(value: Clock | str | None) -> Clock:
             raise ScheduleValueError(f"clock must be one of {', '.join(map(repr, CLOCKS))}, got {value!r}")
         return clock_from_dict({"clock": value})
     raise ScheduleTypeError(f"clock must be a rampup Clock or a clock name, got {type(value).__name__}")
-
-
-# -- the warp ---------------------------------------------------------------------------------
-Segment = tuple[int, int, int, int]
-
-
-class Warp:
-    """Piecewise-linear integer map from clock position to schedule time.
-
-    Segment ``(p0, t0, num, den)`` holds from position ``p0`` to the next segment's ``p0``:
-    ``time(p) = t0 + floor((p - p0) * num / den)``. The first segment starts at position 0;
-    ``p0`` strictly increases. Integer arithmetic only: exact and identical on every machine.
-    """
-
-    __slots__ = ("_starts", "segments")
-
-    def __init__(self, segments: Sequence[Sequence[int]] = ((0, 0, 1, 1),)) -> None:
-        checked = check_segments(segments)
-        self.segments: list[Segment] = checked
-        self._starts = [s[0] for s in checked]
-
-    @property
-    def identity(self) -> bool:
-        return self.segments == [(0, 0, 1, 1)]
-
-    def time(self, position: int) -> int:
-        """Schedule time at clock position ``position`` (>= 0)."""
-        segments = self.segments
-        p0, t0, num, den = segments[-1]
-        if position < p0:
-            p0, t0, num, den = segments[bisect.bisect_right(self._starts, position) - 1]
-        return t0 + (position - p0) * num // den
-
-    def position_of(self, target: int) -> int | None:
-        """The first position whose time is ``>= target`` (None if time never gets there)."""
-        for index, (p0, t0, num, den) in enumerate(self.segments):
-            stop = self.segments[index + 1][0] if index + 1 < len(self.segments) else None
-            if t0 >= target:
-                return p0
-            if num == 0:
-                continue
-            # smallest p >= p0 with t0 + floor((p - p0) * num / den) >= target
-            p = p0 + -((t0 - target) * den // num)
-            if stop is None or p < stop:
-                return p
-        return None
-
-    def add(self, p0: int, t0: int, num: int, den: int) -> None:
-        """From position ``p0`` on, use the segment ``(p0, t0, num, den)`` (replacing any segment
-        that starts at or after ``p0``). Validates first; a bad segment changes nothing."""
-        new = (check_int("p0", p0), check_int("t0", t0), check_int("num", num),
-               check_int("den", den, minimum=1))
-        kept = [s for s in self.segments if s[0] < new[0]]
-        self.segments = [*kept, new]
-        self._starts = [s[0] for s in self.segments]
-
-    def state(self) -> list[list[int]]:
-        """Plain data: ``[[p0, t0, num, den], ...]``."""
-        return [list(s) for s in self.segments]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Warp) and self.segments == other.segments
-
-    def __repr__(self) -> str:
-        return f"Warp({self.segments})"
-
-
-def check_segments(segments: Any) -> list[Segment]:
-    """Validated warp segments (see :class:`Warp`)."""
-    if isinstance(segments, (str, bytes)) or not isinstance(segments, Sequence) or not segments:
-        raise ScheduleValueError(f"warp must be a non-empty list of [p0, t0, num, den], got {segments!r}")
-    out: list[Segment] = []
-    for item in segments:
-        if isinstance(item, (str, bytes)) or not isinstance(item, Sequence) or len(item) != 4:
-            raise ScheduleValueError(f"warp segment must be [p0, t0, num, den], got {item!r}")
-        p0, t0, num, den = item
-        segment = (check_int("warp p0", p0), check_int("warp t0", t0), check_int("warp num", num),
-                   check_int("warp den", den, minimum=1))
-        if out and segment[0] <= out[-1][0]:
-            raise ScheduleValueError(f"warp segments must start at increasing positions, got {segments!r}")
-        out.append(segment)
-    if out[0][0] != 0:
-        raise ScheduleValueError(f"the first warp segment must start at position 0, got {out[0]!r}")
-    return out
 
 
 def schedule_in(clock: Clock | str, name: str, *, total: Any = None, warmup: Any = None,

@@ -2,7 +2,7 @@
 
 A :class:`Plan` holds the original schedules (one per parameter group), the schedules in force
 (the originals with new phases spliced in at the schedule time of each change), the
-:class:`~rampup.clock.Warp` from clock position to schedule time, and the log of changes. Each
+:class:`~rampup.warp.Warp` from clock position to schedule time, and the log of changes. Each
 change is one entry ``{"update", "position", "time", "op", ...arguments}``; a plan restored from
 a saved state rebuilds the spliced schedules by replaying the log on the original schedules, so the
 change is part of the state and resuming before or after it is bit for bit identical.
@@ -28,7 +28,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rampup.clock import Warp
 from rampup.config import from_dict
 from rampup.errors import (
     ScheduleTypeError,
@@ -38,6 +37,7 @@ from rampup.errors import (
     check_real,
 )
 from rampup.schedules import Constant, Cosine, Join, Linear, Multiply, Schedule, SqrtDecay
+from rampup.warp import Warp
 
 COOLDOWN_SHAPES = ("1-sqrt", "linear", "cosine")
 CONTINUITY = ("match", "jump")

@@ -177,3 +177,15 @@ def test_short_data_and_bad_loss() -> None:
     with pytest.raises(RampupError, match="scalar loss"):
         critical_lr(model, optimizer, lambda m, b: m(b[0]), make_batches(5))
     assert_unchanged(before, model, optimizer)
+
+
+def test_step_post_hooks_do_not_see_the_trials_and_come_back_after() -> None:
+    model, optimizer = quadratic()
+    seen: list[int] = []
+    optimizer.register_step_post_hook(lambda *args: seen.append(1))
+    hooks_before = list(optimizer._optimizer_step_post_hooks)  # type: ignore[attr-defined]
+    result = critical_lr(model, optimizer, quadratic_loss, [0] * 5, updates=5)
+    assert result.trials and seen == []
+    assert list(optimizer._optimizer_step_post_hooks) == hooks_before  # type: ignore[attr-defined]
+    optimizer.step()
+    assert seen == [1]

@@ -79,6 +79,28 @@ def test_ratios_come_from_initial_lr_when_a_scheduler_set_it() -> None:
     assert scheduler.get_last_lr() == pytest.approx([1e-5, 1e-6])
 
 
+def test_step_post_hooks_do_not_see_the_sweep_and_come_back_after() -> None:
+    """An attached rampup Scheduler must not count the sweep's updates as its own, and a user's
+    post-hook (say, an average of the weights) must not record updates that are undone."""
+    import rampup
+    from rampup.torch import Scheduler
+
+    model = make_model()
+    optimizer = make_optimizer(model, "sgd")
+    scheduler = Scheduler(optimizer, rampup.Constant(1.0), total_steps=20, on_skipped_step="hold")
+    seen: list[int] = []
+    optimizer.register_step_post_hook(lambda *args: seen.append(1))
+    hooks_before = list(optimizer._optimizer_step_post_hooks)  # type: ignore[attr-defined]
+    find_lr(model, optimizer, mse, make_batches(12), steps=12, diverge=1e9)
+    assert seen == []
+    assert list(optimizer._optimizer_step_post_hooks) == hooks_before  # type: ignore[attr-defined]
+    scheduler.step()  # no optimizer.step() since the scheduler was built: a skip, held
+    assert scheduler.skipped_steps == 1
+    optimizer.step()
+    scheduler.step()
+    assert seen == [1] and scheduler.skipped_steps == 1
+
+
 def test_smoothed_losses_are_the_bias_corrected_moving_average() -> None:
     model = make_model()
     optimizer = make_optimizer(model, "adam")

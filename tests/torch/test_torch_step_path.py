@@ -8,6 +8,7 @@ LambdaLR numbers) or from formulas written out here, never from rampup.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -52,6 +53,42 @@ def test_a_long_run_is_transformers_bit_for_bit_across_every_table() -> None:
         scheduler.step()
         assert _rates(opt) == _expected(t), t
         assert scheduler.get_last_lr() == _rates(opt)
+
+
+def test_plateaus_read_from_constant_tables_are_transformers_bit_for_bit() -> None:
+    # A plateau (the stable phase of warmup-stable-decay; constant_with_warmup from its warmup's
+    # end on) is tabled as one value repeated: transformers' lambdas at every step, across the
+    # plateau's tables and the phase changes on both sides of it.
+    wsd = functools.partial(hf._get_wsd_scheduler_lambda, num_warmup_steps=W, num_stable_steps=2500,
+                            num_decay_steps=400, warmup_type="linear", decay_type="1-sqrt",
+                            min_lr_ratio=0.0, num_cycles=0.5)
+    flat = functools.partial(hf._get_constant_schedule_with_warmup_lr_lambda, num_warmup_steps=W)
+    for build, expected in (
+        (lambda o: rampup.torch.get_wsd_schedule(o, W, 400, num_training_steps=N, decay_type="1-sqrt"), wsd),
+        (lambda o: rampup.torch.get_constant_schedule_with_warmup(o, W), flat),
+    ):
+        opt = _optimizer()
+        scheduler = build(opt)
+        assert _rates(opt) == [lr * expected(0) for lr in LRS]
+        for t in range(1, N + 1):
+            opt.step()
+            scheduler.step()
+            assert _rates(opt) == [lr * expected(t) for lr in LRS], t
+
+
+def test_constant_phases_of_nested_joins_and_their_ends() -> None:
+    # 0.25 on updates 0-499, then an absolute join seen from update 500 on: 0.5 until its own
+    # step 1800 (update 2300), then 0.125 for good.
+    inner = rampup.Join(phases=(rampup.Constant(0.5), rampup.Constant(0.125)), boundaries=(1800,),
+                        clock="absolute")
+    schedule = rampup.Join(phases=(rampup.Constant(0.25), inner), boundaries=(500,))
+    opt = _optimizer()
+    scheduler = Scheduler(opt, schedule, total_steps=N)  # (the run goes on past the last change)
+    for t in range(1, N + 1):
+        opt.step()
+        scheduler.step()
+        m = 0.25 if t < 500 else 0.5 if t < 2300 else 0.125
+        assert _rates(opt) == [lr * m for lr in LRS], t
 
 
 def test_skips_jumps_and_resumes_between_tables() -> None:

@@ -47,7 +47,7 @@ from rampup.torch.lr_finder import (
     read_loss,
     set_rates,
 )
-from rampup.torch.probe_state import TrainingState, loader_generators
+from rampup.torch.probe_state import TrainingState, loader_generators, step_observers_suspended
 
 __all__ = ["CriticalLRResult", "Trial", "critical_lr"]
 
@@ -183,42 +183,43 @@ def critical_lr(
     ratios = group_ratios(optimizer)
     state = TrainingState(model, optimizer, restore, loader_generators(data))
     trials: list[Trial] = []
-    try:
-        iterator = iter(source)
-        batches = [next_batch(iterator, k, count, what) for k in range(count)]
-        model.train()
-        reference = _reference(model, loss_fn, batches)
-        state.restore()
-
-        def run(lr: float) -> bool:
-            losses = _trial(model, optimizer, loss_fn, batches, lr, ratios, state)
+    with step_observers_suspended(optimizer):
+        try:
+            iterator = iter(source)
+            batches = [next_batch(iterator, k, count, what) for k in range(count)]
+            model.train()
+            reference = _reference(model, loss_fn, batches)
             state.restore()
-            catapult, why = _judge(losses, [*reference, reference[0]], rise)
-            trials.append(Trial(lr, tuple(losses), catapult, why))
-            return catapult
 
-        if not run(high):
-            rate, over = high, None
-            reason = (f"no catapult even at max_lr={high:g}: the critical rate is at least that; "
-                      "raise max_lr to find it")
-        elif run(low):
-            rate, over = None, low
-            reason = (f"the loss catapults already at min_lr={low:g}: lower min_lr, or the model "
-                      "does not train from these weights")
-        else:
-            below, over = low, high
-            while math.log10(over / below) > precision:
-                middle = math.sqrt(below * over)
-                if run(middle):
-                    over = middle
-                else:
-                    below = middle
-            rate = below
-            reason = (f"{rate:.3g} is the largest rate found whose {count} updates kept every loss "
-                      f"within +{rise:.0%} of its batch's starting loss; {over:.3g} catapulted "
-                      f"({next(t.why for t in reversed(trials) if t.lr == over)})")
-    finally:
-        state.restore()
+            def run(lr: float) -> bool:
+                losses = _trial(model, optimizer, loss_fn, batches, lr, ratios, state)
+                state.restore()
+                catapult, why = _judge(losses, [*reference, reference[0]], rise)
+                trials.append(Trial(lr, tuple(losses), catapult, why))
+                return catapult
+
+            if not run(high):
+                rate, over = high, None
+                reason = (f"no catapult even at max_lr={high:g}: the critical rate is at least that; "
+                          "raise max_lr to find it")
+            elif run(low):
+                rate, over = None, low
+                reason = (f"the loss catapults already at min_lr={low:g}: lower min_lr, or the model "
+                          "does not train from these weights")
+            else:
+                below, over = low, high
+                while math.log10(over / below) > precision:
+                    middle = math.sqrt(below * over)
+                    if run(middle):
+                        over = middle
+                    else:
+                        below = middle
+                rate = below
+                reason = (f"{rate:.3g} is the largest rate found whose {count} updates kept every loss "
+                          f"within +{rise:.0%} of its batch's starting loss; {over:.3g} catapulted "
+                          f"({next(t.why for t in reversed(trials) if t.lr == over)})")
+        finally:
+            state.restore()
     return CriticalLRResult(rate=rate, catapult_rate=over, reference=tuple(reference),
                             trials=tuple(trials), reason=reason, updates=count, rise=rise,
                             group_ratios=ratios)

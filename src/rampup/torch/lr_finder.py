@@ -42,7 +42,7 @@ from torch.optim import Optimizer
 from rampup.errors import ScheduleTypeError, ScheduleValueError, check_int, check_real
 from rampup.suggest import BETA, LRSuggestion, suggest_lr
 from rampup.torch.groups import as_float, write_rate
-from rampup.torch.probe_state import TrainingState, loader_generators
+from rampup.torch.probe_state import TrainingState, loader_generators, step_observers_suspended
 
 __all__ = ["LRFinderResult", "find_lr"]
 
@@ -349,48 +349,49 @@ def find_lr(
     smoothed: list[float] = []
     stop_reason = f"ran all {count} updates"
     stopped = False
-    try:
-        batches = None if source is None else iter(source)
-        if batches is not None:
-            model.train()
-        average, weight, best, start, above = 0.0, 1.0, math.inf, 0.0, 0
-        for i, lr in enumerate(rates):
-            set_rates(optimizer, lr, ratios)
+    with step_observers_suspended(optimizer):
+        try:
+            batches = None if source is None else iter(source)
             if batches is not None:
-                assert loss_fn is not None
-                batch = next_batch(batches, i, count, f"steps={count}")
-                loss = check_loss(loss_fn(model, batch), "loss_fn")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
-                optimizer.step()
-                value = read_loss(loss, "loss_fn")
-            else:
-                assert update is not None
-                value = read_loss(update(), "update")
-            raw.append(value)
-            if not math.isfinite(value):
-                smoothed.append(math.nan)
-                stop_reason = f"stopped at update {i + 1}: the loss became {value}"
-                stopped = True
-                break
-            average = beta * average + (1.0 - beta) * value
-            weight *= beta
-            current = average / (1.0 - weight)
-            smoothed.append(current)
-            if i == 0:
-                start = current
-            best = min(best, current)
-            # diverge x the lowest smoothed loss, measured from 0 for a positive loss and from the
-            # start's distance for a loss near or below 0
-            limit = best + (diverge - 1.0) * max(abs(best), start - best)
-            above = above + 1 if value > limit else 0
-            if above >= patience:
-                stop_reason = (f"stopped at update {i + 1} (rate {lr:.3g}): the loss of {patience} "
-                               f"updates in a row was above {diverge:g} x its lowest smoothed value")
-                stopped = True
-                break
-    finally:
-        state.restore()
+                model.train()
+            average, weight, best, start, above = 0.0, 1.0, math.inf, 0.0, 0
+            for i, lr in enumerate(rates):
+                set_rates(optimizer, lr, ratios)
+                if batches is not None:
+                    assert loss_fn is not None
+                    batch = next_batch(batches, i, count, f"steps={count}")
+                    loss = check_loss(loss_fn(model, batch), "loss_fn")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()  # type: ignore[no-untyped-call]
+                    optimizer.step()
+                    value = read_loss(loss, "loss_fn")
+                else:
+                    assert update is not None
+                    value = read_loss(update(), "update")
+                raw.append(value)
+                if not math.isfinite(value):
+                    smoothed.append(math.nan)
+                    stop_reason = f"stopped at update {i + 1}: the loss became {value}"
+                    stopped = True
+                    break
+                average = beta * average + (1.0 - beta) * value
+                weight *= beta
+                current = average / (1.0 - weight)
+                smoothed.append(current)
+                if i == 0:
+                    start = current
+                best = min(best, current)
+                # diverge x the lowest smoothed loss, measured from 0 for a positive loss and from the
+                # start's distance for a loss near or below 0
+                limit = best + (diverge - 1.0) * max(abs(best), start - best)
+                above = above + 1 if value > limit else 0
+                if above >= patience:
+                    stop_reason = (f"stopped at update {i + 1} (rate {lr:.3g}): the loss of {patience} "
+                                   f"updates in a row was above {diverge:g} x its lowest smoothed value")
+                    stopped = True
+                    break
+        finally:
+            state.restore()
     details = suggest_lr(rates[:len(raw)], raw, beta=beta, stopped=stopped)
     return LRFinderResult(
         lrs=rates[:len(raw)], raw_losses=raw, losses=smoothed, suggestion=details.lr,

@@ -15,13 +15,20 @@ caller holds, to a parameter, a state tensor or a tensor rate, stays valid):
   CUDA device's; numpy's global generator; Python's ``random``;
 - any other object given with ``state_dict()``/``load_state_dict()`` (a ``GradScaler``, a
   scheduler) and the generators of a ``DataLoader``'s sampler, whose shuffling draws from them.
+
+While a probe runs, :func:`step_observers_suspended` detaches the optimizer's own step post-hooks
+(``optimizer.register_step_post_hook``): they observe updates that are undone afterwards, and what
+they record would outlive the probe (a :class:`rampup.torch.Scheduler`'s count of updates since
+its last ``step()``, an average of the weights kept by a hook). Pre-hooks stay: they may be part of
+the update itself.
 """
 
 from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -29,7 +36,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-__all__ = ["TrainingState", "loader_generators"]
+__all__ = ["TrainingState", "loader_generators", "step_observers_suspended"]
 
 _MISSING = object()
 
@@ -63,6 +70,23 @@ def loader_generators(data: object) -> list[torch.Generator]:
             seen.add(id(generator))
             found.append(generator)
     return found
+
+
+@contextmanager
+def step_observers_suspended(optimizer: Optimizer) -> Iterator[None]:
+    """Detach ``optimizer``'s step post-hooks for the duration, then put the same ones back."""
+    hooks = getattr(optimizer, "_optimizer_step_post_hooks", None)
+    if not hooks:
+        yield
+        return
+    saved = dict(hooks)
+    hooks.clear()
+    try:
+        yield
+    finally:
+        # hooks registered during the probe are the probe's own; those taken away come back, in order
+        hooks.clear()
+        hooks.update(saved)
 
 
 class TrainingState:

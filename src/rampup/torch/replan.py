@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rampup.clock import Clock, Warp
+from rampup.clock import Clock
 from rampup.errors import ScheduleValueError
 from rampup.plan import Plan
 from rampup.schedules import Schedule
 from rampup.torch.groups import one_per_group
+from rampup.warp import Warp
 
 IDENTITY = [[0, 0, 1, 1]]
 

@@ -16,7 +16,6 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from torch.optim import Optimizer
 
 from rampup.clock import Clock, as_clock, check_signals
@@ -28,10 +27,10 @@ from rampup.errors import (
     warn_once,
 )
 from rampup.plan import Plan
-from rampup.schedules import SHAPES, Schedule
-from rampup.schedules.base import _SPLIT as NUMPY_EXACT
+from rampup.schedules import Schedule
 from rampup.schedules.base import SCALAR
 from rampup.torch import hyperparams as _hyper
+from rampup.torch import table as _tables
 from rampup.torch.base import RampupLRScheduler, new_warn_key
 from rampup.torch.groups import (
     check_optimizer,
@@ -48,44 +47,21 @@ from rampup.torch.resume import CONFIG_POLICIES, LoadPlan, ResumeMixin, check_fl
 STATE_FORMAT = "rampup.Scheduler/1"
 
 
-# The per-step path reads the shared schedule from a table of precomputed steps: up to this many
-# at once (a table of 1024 floats costs about as much as 30 single evaluations to fill), starting
-# with _TABLE_FIRST and doubling, so a short run computes little ahead.
-_TABLE_MOST = 1024
-_TABLE_FIRST = 64
-# A table is refilled when the run has walked off its end by fewer than this many steps (schedule
-# time moving a few steps per update at most, as a warp or a small sample count moves it); a jump
-# further away, e.g. a token clock's, evaluates that one step instead, which is cheaper than a
-# table used for a few updates.
-_TABLE_NEAR = 8
-
-
 def _update_counter(counter: list[int]) -> Any:
-    """A step hook that counts optimizer updates in ``counter[0]`` (it holds no scheduler).
+    """A step hook that marks in ``counter[0]`` that the optimizer made an update (it holds no
+    scheduler).
 
-    ``step()`` reads the count and sets it back to 0, to tell a skipped update (GradScaler found
-    inf/NaN and did not call ``optimizer.step()``) from a real one. A post-step hook adds no
-    graph break or recompilation to a compiled training step, unlike torch's own schedulers,
-    which replace ``optimizer.step`` with a wrapper.
+    ``step()`` reads the mark and sets it back to 0, to tell a skipped update (GradScaler found
+    inf/NaN and did not call ``optimizer.step()``) from a real one; only whether an update ran
+    matters, so the hook stores a constant rather than counting (one operation fewer on every
+    update). A post-step hook adds no graph break or recompilation to a compiled training step,
+    unlike torch's own schedulers, which replace ``optimizer.step`` with a wrapper.
     """
 
     def count(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
-        counter[0] += 1
+        counter[0] = 1
 
     return count
-
-
-def _tabulable(schedule: Schedule) -> bool:
-    """Whether every part of ``schedule`` is one of rampup's shapes, whose numpy path gives the
-    per-step path's bits at every step (the core's property suite checks it); a schedule class
-    from elsewhere is evaluated one step at a time."""
-    parts = [schedule]
-    while parts:
-        part = parts.pop()
-        if SHAPES.get(part.shape) is not type(part):
-            return False
-        parts.extend(part.children())
-    return True
 
 
 class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
@@ -140,7 +116,8 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
     STATE_FORMAT = STATE_FORMAT
     # Rebuilt when a scheduler is unpickled or deep-copied, not saved with it: a hook on the
     # optimizer, its handle and finalizer, a bound method and the table of precomputed steps.
-    _transient = ("_count_update", "_hook", "_detach", "_evaluate", "_table", "_table_next")
+    _transient = ("_count_update", "_hook", "_detach", "_evaluate", "_runs", "_table",
+                  "_table_next")
 
     def __init__(
         self,
@@ -184,7 +161,7 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
         self.last_epoch = 0
         self._step_count = 1
         self.skipped_steps = 0
-        self._updates = [0]  # optimizer updates since the last step(), counted by a hook
+        self._updates = [0]  # 1 once the optimizer updated since the last step() (a hook sets it)
         self._warned_too_often = False
         self._attach_counter()
         self._warn_key = new_warn_key()
@@ -207,13 +184,14 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
         self._clocked = not self._clock.counts_updates or plan.changed
         # step()'s inlined path: one shared schedule, float rates, nothing else scheduled.
         self._fast = not self._clocked and self._shared and not self._tensor_groups and not self._hyperparams
-        self._tabulate = self._shared and _tabulable(current[0])
+        self._tabulate = self._shared and _tables.tabulable(current[0])
+        self._runs = _tables.constant_runs(current[0]) if self._tabulate else ()
         self._forget_table()
 
     def _forget_table(self) -> None:
         """Drop the precomputed steps (the plan changed, or the scheduler was copied)."""
         # (first step, number of steps, their multipliers): one attribute for the per-step path
-        self._table: tuple[int, int, list[float]] = (0, 0, [])
+        self._table: _tables.Table = _tables.EMPTY
         self._table_next = 0  # where the next table would start
 
     @property
@@ -246,6 +224,7 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
         updates and count every step as skipped.
         """
         self._evaluate = self._current[0]._eval
+        self._runs = _tables.constant_runs(self._current[0]) if self._tabulate else ()
         self._forget_table()
         self._warn_key = new_warn_key()
         self._attach_counter()
@@ -367,40 +346,29 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
     def _multiplier(self, step: int) -> float:
         """The shared schedule at schedule time ``step``, from the table of precomputed steps.
 
-        The table holds the next steps computed at once by the schedule's numpy path, which gives
-        the per-step path's bits at every step; it is refilled when the run walks off its end,
-        and a step far from it is evaluated alone.
+        The table holds the next steps computed at once (:mod:`rampup.torch.table`), with the
+        per-step path's bits at every step; it is refilled when the run walks off its end, and a
+        step far from it is evaluated alone.
         """
         start, size, table = self._table
         if 0 <= step - start < size:
             return table[step - start]
-        if self._tabulate and 0 <= step - self._table_next < _TABLE_NEAR and self._fill(step):
+        if self._tabulate and 0 <= step - self._table_next < _tables.TABLE_NEAR and self._fill(step):
             return self._table[2][0]
         self._table_next = step + 1
         return float(self._evaluate(step, SCALAR))
 
     def _fill(self, step: int) -> bool:
-        """Precompute the shared schedule from ``step`` on; False (and no more tables for this
-        plan) if the numpy path fails or gives a value that is not finite there, which the
-        per-step path then meets (and reports) at its own step."""
-        size = min(_TABLE_MOST, 2 * self._table[1] or _TABLE_FIRST)
-        if step <= self._last_changing_step:
-            # Stop at the planned end: the step past it is then never read from a table, and
-            # step() warns about it there.
-            size = min(size, self._last_changing_step - step + 1)
-        values = None
-        if step + size <= NUMPY_EXACT:  # (beyond, the numpy path itself goes step by step)
-            try:
-                with np.errstate(all="ignore"):
-                    # Our own steps, in range: the numpy path without the checks of schedule(steps)
-                    values = self._current[0]._numpy_values(np.arange(step, step + size, dtype=np.int64))
-            except (ArithmeticError, ValueError, TypeError, RecursionError):
-                pass
-        if values is None or not np.isfinite(values).all():
+        """Precompute the shared schedule from ``step`` on (see :mod:`rampup.torch.table`); False
+        (and no more tables for this plan) where that fails, which the per-step path then meets
+        (and reports) at its own step."""
+        table = _tables.fill(self._current[0], step, self._table[1], self._last_changing_step,
+                             self._runs)
+        if table is None:
             self._tabulate = False
             return False
-        self._table = (step, size, values.tolist())
-        self._table_next = step + size
+        self._table = table
+        self._table_next = step + table[1]
         return True
 
     def _warn_past_end(self, stacklevel: int) -> None:
