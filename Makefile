@@ -57,7 +57,7 @@ bench-quick: $(BENCH_STAMP)
 	$(PY) benchmarks/bench.py --quick
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache site docs/generated docs/index.md
 
 # The property tests (tests/**/test_fuzz_*.py) with many random examples (hypothesis' "fuzz"
 # profile, see tests/conftest.py); failing examples are kept in .hypothesis/ and replayed first.
@@ -70,3 +70,23 @@ fuzz: $(STAMP)
 .PHONY: wheel-check
 wheel-check: $(STAMP)
 	PY=$(PY) TORCH="$(TORCH)" .ci/wheel-check
+
+# The documentation site: the generated pages (docs/gen_pages.py: README as the home page, the
+# command line reference, the benchmarks, the gallery), `mkdocs build --strict` into site/, then
+# every link and image of the built site checked (docs/check_site.py, no browser needed).
+.PHONY: docs docs-check
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) install -q -e ".[docs]" "$(TORCH)"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) docs/gen_pages.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	$(PY) docs/check_site.py site
+
+# Every page of the built site opened in headless Chromium (skipped, with a message, when no
+# Chromium is installed): images shown, layout applied; screenshots in runs/site-screenshots/.
+docs-check: docs
+	$(PY) docs/screenshots.py --site site --out runs/site-screenshots

@@ -17,6 +17,7 @@ import dataclasses
 import inspect
 import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +146,11 @@ def _doc(obj: Any) -> str:
     text = inspect.getdoc(obj)
     if not text:
         raise SystemExit(f"make_gallery: {obj.__qualname__} has no docstring")
-    return _ROLE.sub(r"`\1`", text)
+    text, _, examples = text.partition("\nExamples:\n")
+    text = _ROLE.sub(r"`\1`", text.rstrip())
+    if examples:  # the doctests (run by the test suite), shown as a code block
+        text += "\n\nExamples:\n\n```python\n" + textwrap.dedent(examples).strip("\n") + "\n```"
+    return text
 
 
 def _cell(text: str) -> str:

@@ -47,6 +47,14 @@ def from_dict(data: dict[str, Any]) -> Schedule:
     The dict may come from anywhere: its size and nesting are checked first (at most
     ``MAX_CONFIG_VALUES`` values, ``MAX_CONFIG_DEPTH`` levels, string keys), and every problem is
     a ``RampupError`` with a one-line message.
+
+    Examples:
+        >>> import rampup
+        >>> rampup.from_dict({"shape": "linear", "steps": 4})
+        Linear(steps=4, min_lr_ratio=0.0, endpoints='start')
+        >>> s = rampup.with_warmup(rampup.Cosine(steps=90), 10)
+        >>> rampup.from_dict(s.to_dict()) == s
+        True
     """
     _check_structure(data)
     return _build(data)
@@ -123,12 +131,24 @@ def _revive(value: Any) -> Any:
 
 
 def to_json(schedule: Schedule, **kwargs: Any) -> str:
-    """The schedule's dict form as JSON text."""
+    """The schedule's dict form as JSON text.
+
+    Examples:
+        >>> import rampup
+        >>> rampup.to_json(rampup.Linear(steps=4))
+        '{"shape": "linear", "steps": 4, "min_lr_ratio": 0.0, "endpoints": "start"}'
+    """
     return json.dumps(schedule.to_dict(), **kwargs)
 
 
 def from_json(text: str | bytes) -> Schedule:
-    """Parse JSON text written by :func:`to_json` (at most ``MAX_CONFIG_BYTES``)."""
+    """Parse JSON text written by :func:`to_json` (at most ``MAX_CONFIG_BYTES``).
+
+    Examples:
+        >>> import rampup
+        >>> rampup.from_json('{"shape": "step", "step_size": 10, "gamma": 0.5}')(25)
+        0.25
+    """
     return from_dict(_parse_json(text, "JSON text"))
 
 
@@ -143,7 +163,16 @@ def _yaml() -> Any:
 
 
 def to_yaml(schedule: Schedule) -> str:
-    """The schedule's dict form as YAML text."""
+    """The schedule's dict form as YAML text.
+
+    Examples:
+        >>> import rampup
+        >>> print(rampup.to_yaml(rampup.Linear(steps=4)), end="")
+        shape: linear
+        steps: 4
+        min_lr_ratio: 0.0
+        endpoints: start
+    """
     return str(_yaml().safe_dump(schedule.to_dict(), sort_keys=False))
 
 

@@ -43,6 +43,15 @@ def resolve_duration(
     - ``"10%"`` or ``0.1`` (a float in [0, 1]): that fraction of ``total_steps``, rounded up
       (as transformers rounds ``warmup_ratio``), so a positive fraction never gives 0 steps.
     - ``"5ep"``: 5 epochs of ``steps_per_epoch`` steps, rounded to the nearest step.
+
+    Examples:
+        >>> from rampup import resolve_duration
+        >>> resolve_duration(500), resolve_duration("10%", total_steps=1200)
+        (500, 120)
+        >>> resolve_duration(0.001, total_steps=1200)      # ceil(1.2)
+        2
+        >>> resolve_duration("5ep", steps_per_epoch=390)
+        1950
     """
     if isinstance(value, (bool, np.bool_)):
         raise ScheduleTypeError(f"{name} must be a step count, fraction or duration, got {value!r}")
@@ -160,6 +169,13 @@ def training_steps(
     ``ceil(batches_per_epoch / grad_accum)`` optimizer steps: a final incomplete accumulation window
     still ends in an optimizer step. ``max_steps`` (if given) replaces the epoch count, as
     trainers' ``max_steps`` does, so the run may be shorter or longer than ``epochs``.
+
+    Examples:
+        >>> from rampup import training_steps
+        >>> run = training_steps(epochs=3, dataset_size=50_000, batch_size=32, grad_accum=4, world_size=8)
+        >>> # ceil(ceil(50000 / 8) / 32) = 196 batches, ceil(196 / 4) = 49 updates per epoch
+        >>> run.total, run.per_epoch, run.global_batch_size
+        (147, 49, 1024)
     """
     epochs_value = check_real("epochs", epochs, low=0.0, low_open=True)
     if not isinstance(drop_last, (bool, np.bool_)):
@@ -215,7 +231,13 @@ def training_steps(
 
 
 def linear_scaling(base_lr: float, base_batch: int, batch: int) -> float:
-    """Goyal et al.'s linear scaling rule: ``base_lr * batch / base_batch``."""
+    """Goyal et al.'s linear scaling rule: ``base_lr * batch / base_batch``.
+
+    Examples:
+        >>> from rampup import linear_scaling
+        >>> linear_scaling(0.1, base_batch=256, batch=8192)   # 0.1 * 32
+        3.2
+    """
     lr = check_real("base_lr", base_lr, low=0.0, low_open=True)
     b0 = check_int("base_batch", base_batch, minimum=1)
     b = check_int("batch", batch, minimum=1)
@@ -223,7 +245,13 @@ def linear_scaling(base_lr: float, base_batch: int, batch: int) -> float:
 
 
 def sqrt_scaling(base_lr: float, base_batch: int, batch: int) -> float:
-    """Square-root scaling, gentler for very large batches: ``base_lr * sqrt(batch / base_batch)``."""
+    """Square-root scaling, gentler for very large batches: ``base_lr * sqrt(batch / base_batch)``.
+
+    Examples:
+        >>> from rampup import sqrt_scaling
+        >>> sqrt_scaling(0.1, base_batch=256, batch=1024)     # 0.1 * sqrt(4)
+        0.2
+    """
     lr = check_real("base_lr", base_lr, low=0.0, low_open=True)
     b0 = check_int("base_batch", base_batch, minimum=1)
     b = check_int("batch", batch, minimum=1)

@@ -263,7 +263,15 @@ _register(Entry(
 
 
 def names() -> list[str]:
-    """Every schedule name ``rampup.schedule`` accepts."""
+    """Every schedule name ``rampup.schedule`` accepts.
+
+    Examples:
+        >>> import rampup
+        >>> rampup.names()[:4]
+        ['linear', 'cosine', 'cosine_with_restarts', 'polynomial']
+        >>> "wsd" in rampup.names()
+        True
+    """
     return list(REGISTRY)
 
 
@@ -304,6 +312,14 @@ def schedule(
     ``total_steps``) or ``warmup`` (a duration: ``500``, ``"10%"``, ``"5ep"`` with
     ``steps_per_epoch``). Options are the name's own (see ``rampup list`` or ``REGISTRY``); every
     name with a warmup also takes ``warmup_curve``, ``warmup_start`` and ``warmup_endpoints``.
+
+    Examples:
+        >>> import rampup
+        >>> s = rampup.schedule("linear", warmup_steps=2, total_steps=6)   # transformers' linear
+        >>> [s(t) for t in range(7)]                     # t / 2, then (6 - t) / 4
+        [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]
+        >>> rampup.schedule("cosine", warmup="10%", total_steps=1000)(100)  # warmup ends at update 100
+        1.0
     """
     named = entry(name)
     valid = named.all_options()

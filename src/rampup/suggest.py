@@ -146,8 +146,8 @@ def suggest_lr(
         losses: the raw loss of each update; reading stops at the first non-finite one.
         beta: the smoothing factor of the moving average.
         depth_fraction: how far down the descent the suggestion sits (0.9: 90% of the fall).
-        noise_multiple, min_drop: how deep a descent must be to count (in noise units, and as a
-            share of the starting loss).
+        noise_multiple: how deep a descent must be to count, in units of the loss's noise.
+        min_drop: how deep it must be as a share of the starting loss.
         stopped: the sweep ended early because the loss diverged (only changes the notes).
     """
     rates = np.asarray(lrs, dtype=np.float64)

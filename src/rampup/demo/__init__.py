@@ -131,7 +131,8 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     rank, size = world()
     if size > 1 and device.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
-    results: dict[str, Any] = {"world_size": size, "quick": options.quick, "experiments": {}}
+    results: dict[str, Any] = {"world_size": size, "quick": options.quick, "command": options.command,
+                               "machine": _machine(device, size), "experiments": {}}
     try:
         if "wsd" in options.experiments:  # its own driver: one run, branched (rampup.demo.wsd)
             from rampup.demo.wsd import run_wsd, sizes_for
@@ -190,6 +191,18 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         if started:
             dist.destroy_process_group()
     return results
+
+
+def _machine(device: Any, processes: int) -> str:
+    """Where the numbers were made, for the report: they depend on it (threads, kernels)."""
+    import platform
+
+    import torch
+
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else (
+        f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads per process)")
+    return (f"{platform.machine()}, {where}, {processes} process(es), Python {platform.python_version()}, "
+            f"torch {torch.__version__}")
 
 
 def _say_done(experiment: Experiment, record: Any) -> None:

@@ -176,6 +176,8 @@ def write_report(results: dict[str, Any], folder: Path, command: str) -> Path:
     outputs = Outputs()
     outputs.add(folder / "results.json", (json.dumps(results, indent=1) + "\n").encode())
     lines = ["# rampup demo: what warmup does", "", f"Reproduce with `{command}`.", ""]
+    if results.get("machine"):
+        lines[-1:] = [f"Made on {results['machine']}.", ""]
     for name, result in results["experiments"].items():
         lines += [f"## {result['title']}", "", result["setup"], "",
                   f"**Expected:** {result['expectation']}", "",

@@ -50,6 +50,14 @@ class Join(Schedule):
     counted from its own start, ``t - boundaries[i-1]``; with ``clock="absolute"`` it sees ``t``.
     Boundaries are non-decreasing integers >= 0; equal boundaries make a zero-length phase, which
     is never used.
+
+    Examples:
+        >>> from rampup import Constant, Join, Linear
+        >>> s = Join(phases=(Constant(), Linear(steps=4)), boundaries=(2,))
+        >>> [s(t) for t in range(7)]                     # Linear sees t - 2
+        [1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+        >>> Join(phases=(Constant(), Linear(steps=4)), boundaries=(2,), clock="absolute")(2)   # Linear sees t
+        0.5
     """
 
     phases: tuple[Schedule, ...]
@@ -162,7 +170,14 @@ class Join(Schedule):
 
 @dataclass(frozen=True, slots=True)
 class Multiply(Schedule):
-    """The product of several schedules at each step (e.g. a warmup that dampens another)."""
+    """The product of several schedules at each step (e.g. a warmup that dampens another).
+
+    Examples:
+        >>> from rampup import Linear, Multiply, Warmup
+        >>> s = Multiply(factors=(Warmup(steps=4), Linear(steps=8)))
+        >>> s(1)                                         # (2 / 4) * (7 / 8)
+        0.4375
+    """
 
     factors: tuple[Schedule, ...]
     shape: ClassVar[str] = "multiply"
@@ -210,7 +225,14 @@ class Multiply(Schedule):
 
 @dataclass(frozen=True, slots=True)
 class Clamp(Schedule):
-    """``schedule`` clipped to ``[minimum, maximum]`` (``maximum=None``: no ceiling)."""
+    """``schedule`` clipped to ``[minimum, maximum]`` (``maximum=None``: no ceiling).
+
+    Examples:
+        >>> from rampup import Clamp, Linear
+        >>> s = Clamp(schedule=Linear(steps=4), minimum=0.3, maximum=0.9)
+        >>> s(0), s(2), s(4)
+        (0.9, 0.5, 0.3)
+    """
 
     schedule: Schedule
     minimum: float = 0.0
@@ -256,7 +278,14 @@ class Clamp(Schedule):
 
 
 def join(phases: Sequence[Schedule], boundaries: Sequence[int], clock: str = "relative") -> Join:
-    """Join schedules at step boundaries (see :class:`Join`)."""
+    """Join schedules at step boundaries (see :class:`Join`).
+
+    Examples:
+        >>> import rampup
+        >>> s = rampup.join([rampup.Warmup(steps=2), rampup.Linear(steps=4)], [2])
+        >>> [s(t) for t in range(7)]
+        [0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    """
     return Join(phases=_as_tuple(phases), boundaries=_as_tuple(boundaries), clock=clock)
 
 
@@ -271,12 +300,24 @@ def _as_tuple(items: Any) -> Any:
 
 
 def multiply(*factors: Schedule) -> Multiply:
-    """The product of schedules (see :class:`Multiply`)."""
+    """The product of schedules (see :class:`Multiply`).
+
+    Examples:
+        >>> import rampup
+        >>> rampup.multiply(rampup.Constant(0.5), rampup.Linear(steps=4))(1)   # 0.5 * 3 / 4
+        0.375
+    """
     return Multiply(factors=factors)
 
 
 def clamp(schedule: Schedule, minimum: float = 0.0, maximum: float | None = None) -> Clamp:
-    """Clip a schedule to a floor and an optional ceiling (see :class:`Clamp`)."""
+    """Clip a schedule to a floor and an optional ceiling (see :class:`Clamp`).
+
+    Examples:
+        >>> import rampup
+        >>> rampup.clamp(rampup.Linear(steps=4), minimum=0.25)(4)
+        0.25
+    """
     return Clamp(schedule=schedule, minimum=minimum, maximum=maximum)
 
 
@@ -297,6 +338,14 @@ def with_warmup(
     warmup ends, so its whole length follows the warmup. ``clock="absolute"``: ``main`` runs on the
     global step and warmup replaces its first ``warmup.steps`` updates. With 0 warmup steps this
     returns ``main`` itself.
+
+    Examples:
+        >>> import rampup
+        >>> s = rampup.with_warmup(rampup.Linear(steps=4), 2)    # 2 warmup updates, then 4 of decay
+        >>> [s(t) for t in range(7)]
+        [0.5, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+        >>> rampup.with_warmup(rampup.Linear(steps=4), 0) == rampup.Linear(steps=4)
+        True
     """
     if not isinstance(main, Schedule):
         raise ScheduleTypeError(f"main must be a rampup schedule, got {show(main)}")

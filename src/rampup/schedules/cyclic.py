@@ -42,6 +42,17 @@ class SGDR(Schedule):
     and in float64 otherwise; step ``t`` is in the last cycle with ``ceil(s_i) <= t``, found with
     integer comparisons, so every step up to 2**62 lands in its cycle exactly. ``period_mult`` is
     at most 1e6, and ``max_cycles`` at most the number of cycles that start by step 2**62.
+
+    Examples:
+        >>> from rampup import SGDR
+        >>> s = SGDR(period_steps=4)                     # 0.5 * (1 + cos(pi * (t mod 4) / 4))
+        >>> s(0), s(2), s(4)
+        (1.0, 0.5, 1.0)
+        >>> s = SGDR(period_steps=4, period_mult=2)      # cycles of 4, 8, 16, ... steps
+        >>> s(4), s(8), s(12)
+        (1.0, 0.5, 1.0)
+        >>> SGDR(period_steps=4, peak_decay=0.5)(4)      # the second cycle peaks at 0.5
+        0.5
     """
 
     period_steps: int
@@ -207,6 +218,13 @@ class OneCycle(Sized):
     interpolation is ``end + (start - end) / 2 * (1 + cos(pi p))`` ("cos") or
     ``start + (end - start) p`` ("linear"). Held after the last step: the final value is reached
     at step ``steps - 1``, and the run it was sized for (its length and horizon) is ``steps``.
+
+    Examples:
+        >>> from rampup import OneCycle
+        >>> s = OneCycle(steps=10, div_factor=4.0, anneal="linear")
+        >>> # 1/4, up to 1 at step 0.3 * 10 - 1 = 2, down to 1 / (4 * 1e4) at step 9
+        >>> s(0), s(1), s(2), round(s(9), 12)
+        (0.25, 0.625, 1.0, 2.5e-05)
     """
 
     steps: int
@@ -321,6 +339,14 @@ class Triangular(Schedule):
     with scale 1 ("triangular") or ``0.5 ** k`` ("triangular2"). (torch computes the same height
     as ``x / (up / c)`` with ``x = 1 + t / c - floor(1 + t / c)``; rampup keeps the integers.)
     A cycle is at most 2**62 steps.
+
+    Examples:
+        >>> from rampup import Triangular
+        >>> s = Triangular(step_size_up=2, min_lr_ratio=0.0)
+        >>> [s(t) for t in range(5)]
+        [0.0, 0.5, 1.0, 0.5, 0.0]
+        >>> Triangular(step_size_up=2, min_lr_ratio=0.0, mode="triangular2")(6)   # second cycle: half height
+        0.5
     """
 
     step_size_up: int
@@ -395,6 +421,12 @@ def one_cycle_momentum(
     ``hyperparams={"momentum": one_cycle_momentum(total_steps)}`` with the rate schedule
     ``rampup.OneCycle(steps=total_steps, pct_start=...)``. ``pct_start * total_steps`` must be a
     whole number of steps >= 2 here.
+
+    Examples:
+        >>> from rampup import one_cycle_momentum
+        >>> m = one_cycle_momentum(10)                   # momentum 0.95 -> 0.85 by step 2 -> 0.95 at step 9
+        >>> 0.95 * m(0), round(0.95 * m(2), 12), 0.95 * m(9)
+        (0.95, 0.85, 0.95)
     """
     total = check_int("total_steps", total_steps, minimum=2)
     pct = check_real("pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)

@@ -41,7 +41,13 @@ def _check_cycles(value: object) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Constant(Schedule):
-    """A constant multiplier: ``value`` at every step (1 = the peak rate)."""
+    """A constant multiplier: ``value`` at every step (1 = the peak rate).
+
+    Examples:
+        >>> from rampup import Constant
+        >>> Constant(0.5)(0), Constant(0.5)(10**6)
+        (0.5, 0.5)
+    """
 
     value: float = 1.0
     shape: ClassVar[str] = "constant"
@@ -118,6 +124,13 @@ class Linear(Decay):
 
     With ``n, d`` from :func:`position` (default ``n = t``, ``d = steps``):
     ``min_lr_ratio + (1 - min_lr_ratio) * (d - n) / d``.
+
+    Examples:
+        >>> from rampup import Linear
+        >>> [Linear(steps=4)(t) for t in range(6)]       # (4 - t) / 4, then held
+        [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+        >>> Linear(steps=4, min_lr_ratio=0.5)(2)         # 0.5 + 0.5 * 2 / 4
+        0.75
     """
 
     steps: int
@@ -146,6 +159,14 @@ class Cosine(Decay):
     ``min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + cos(pi * cycles * 2 * p))`` with ``p = n / d``
     from :func:`position`. ``cycles=0.5`` is a half cosine (1 down to the floor); larger values
     swing back up (transformers' ``num_cycles``).
+
+    Examples:
+        >>> from rampup import Cosine
+        >>> s = Cosine(steps=4)                          # 0.5 * (1 + cos(pi * t / 4))
+        >>> s(0), s(2), s(4), s(9)
+        (1.0, 0.5, 0.0, 0.0)
+        >>> Cosine(steps=4, min_lr_ratio=0.1)(4)         # the floor, reached exactly at the end
+        0.1
     """
 
     steps: int
@@ -179,6 +200,12 @@ class CosineRestarts(Decay):
 
     ``p = t / steps``; for p < 1: ``floor + (1 - floor) * 0.5 * (1 + cos(pi * ((cycles * p) mod 1)))``,
     else ``floor`` (transformers' ``cosine_with_restarts``).
+
+    Examples:
+        >>> from rampup import CosineRestarts
+        >>> s = CosineRestarts(steps=8, cycles=2)        # two cosines of 4 steps, then the floor
+        >>> s(0), s(2), s(4), s(6), s(8)
+        (1.0, 0.5, 1.0, 0.5, 0.0)
     """
 
     steps: int
@@ -209,6 +236,12 @@ class Polynomial(Decay):
     Relative form (default): ``min_lr_ratio + (1 - min_lr_ratio) * q ** power``.
     Absolute form (transformers' ``lr_end``): with ``lr_end`` and ``peak_lr`` given,
     ``((peak_lr - lr_end) * q ** power + lr_end) / peak_lr`` (as transformers rounds it).
+
+    Examples:
+        >>> from rampup import Polynomial
+        >>> s = Polynomial(steps=4, power=2.0)           # (1 - t / 4) ** 2
+        >>> s(0), s(2), s(4)
+        (1.0, 0.25, 0.0)
     """
 
     steps: int
@@ -261,6 +294,12 @@ class SqrtDecay(Decay):
     """The "1-sqrt" cooldown of warmup-stable-decay schedules, then held.
 
     ``min_lr_ratio + (1 - min_lr_ratio) * (1 - sqrt(t / steps))``.
+
+    Examples:
+        >>> from rampup import SqrtDecay
+        >>> s = SqrtDecay(steps=4)                       # 1 - sqrt(t / 4)
+        >>> s(0), s(1), s(4)
+        (1.0, 0.5, 0.0)
     """
 
     steps: int
@@ -279,7 +318,14 @@ class SqrtDecay(Decay):
 
 @dataclass(frozen=True, slots=True)
 class Step(Schedule):
-    """Step decay: ``gamma ** floor(t / step_size)`` (torch's StepLR)."""
+    """Step decay: ``gamma ** floor(t / step_size)`` (torch's StepLR).
+
+    Examples:
+        >>> from rampup import Step
+        >>> s = Step(step_size=10, gamma=0.5)            # 0.5 ** (t // 10)
+        >>> s(9), s(10), s(25)
+        (1.0, 0.5, 0.25)
+    """
 
     step_size: int
     gamma: float = 0.1
@@ -299,7 +345,14 @@ class Step(Schedule):
 
 @dataclass(frozen=True, slots=True)
 class MultiStep(Schedule):
-    """Multi-step decay: ``gamma ** (number of milestones <= t)`` (torch's MultiStepLR)."""
+    """Multi-step decay: ``gamma ** (number of milestones <= t)`` (torch's MultiStepLR).
+
+    Examples:
+        >>> from rampup import MultiStep
+        >>> s = MultiStep(milestones=(10, 20), gamma=0.5)
+        >>> s(9), s(10), s(19), s(20)
+        (1.0, 0.5, 0.5, 0.25)
+    """
 
     milestones: tuple[int, ...]
     gamma: float = 0.1
@@ -336,7 +389,15 @@ class MultiStep(Schedule):
 
 @dataclass(frozen=True, slots=True)
 class Exponential(Schedule):
-    """Exponential decay, ``gamma ** t`` or ``exp(-rate * t)`` (exactly one of them given)."""
+    """Exponential decay, ``gamma ** t`` or ``exp(-rate * t)`` (exactly one of them given).
+
+    Examples:
+        >>> from rampup import Exponential
+        >>> Exponential(gamma=0.5)(3)                    # 0.5 ** 3
+        0.125
+        >>> Exponential(rate=0.0)(100)                   # exp(-0 * 100)
+        1.0
+    """
 
     gamma: float | None = None
     rate: float | None = None
@@ -371,7 +432,14 @@ class Exponential(Schedule):
 
 @dataclass(frozen=True, slots=True)
 class InverseSqrt(Schedule):
-    """Inverse square root decay: ``1 / sqrt((t + timescale) / timescale)``; 1 at t = 0."""
+    """Inverse square root decay: ``1 / sqrt((t + timescale) / timescale)``; 1 at t = 0.
+
+    Examples:
+        >>> from rampup import InverseSqrt
+        >>> s = InverseSqrt(timescale=4)                 # 1 / sqrt((t + 4) / 4)
+        >>> s(0), s(12), s(60)
+        (1.0, 0.5, 0.25)
+    """
 
     timescale: int = 10_000
     shape: ClassVar[str] = "inverse_sqrt"

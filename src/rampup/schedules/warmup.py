@@ -35,6 +35,17 @@ class Warmup(Sized):
     ``endpoints="start"`` gives the transformers convention ``p = t / steps`` (update 0 at
     ``start``, the peak on the first step after warmup); ``"both"`` gives ``p = t / (steps - 1)``.
     Defaults for ``start``: 0 (linear, cosine, 1-sqrt), 0.01 (exponential), 0.1 (constant).
+
+    Examples:
+        >>> from rampup import Warmup
+        >>> [Warmup(steps=4)(t) for t in range(5)]       # (t + 1) / 4, then held at 1
+        [0.25, 0.5, 0.75, 1.0, 1.0]
+        >>> [Warmup(steps=4, endpoints="start")(t) for t in range(5)]   # t / 4 (transformers)
+        [0.0, 0.25, 0.5, 0.75, 1.0]
+        >>> Warmup(steps=4, start=0.5)(1)                # 0.5 + 0.5 * 2 / 4
+        0.75
+        >>> Warmup(steps=4, curve="constant", start=0.1)(3), Warmup(steps=4, curve="constant", start=0.1)(4)
+        (0.1, 1.0)
     """
 
     steps: int
@@ -82,6 +93,12 @@ def gradual_warmup(steps: int, factor: float) -> Warmup:
 
     As a multiplier of the peak ``factor * eta``: linear from ``1 / factor`` at update 0 to 1 at
     update ``steps`` (``endpoints="start"``).
+
+    Examples:
+        >>> from rampup import gradual_warmup
+        >>> s = gradual_warmup(4, factor=8.0)            # 1/8 + (1 - 1/8) * t / 4
+        >>> s(0), s(2), s(4)
+        (0.125, 0.5625, 1.0)
     """
     k = check_real("factor", factor, low=1.0)
     return Warmup(steps=steps, start=1.0 / k, endpoints="start")
@@ -92,6 +109,11 @@ def untuned_warmup_steps(beta2: float = 0.999) -> int:
 
     Ma & Yarats (2019): linear warmup over 2 / (1 - beta2) updates works about as well as a tuned
     one (2000 updates for beta2 = 0.999).
+
+    Examples:
+        >>> from rampup import untuned_warmup_steps
+        >>> untuned_warmup_steps(0.999), untuned_warmup_steps(0.99), untuned_warmup_steps(0.9995)
+        (2000, 200, 4000)
     """
     b2 = check_real("beta2", beta2, low=0.0, high=1.0, high_open=True)
     # In binary, 1 - 0.9995 is 0.00049999999999994..., which would push the exact quotient 4000
@@ -100,5 +122,11 @@ def untuned_warmup_steps(beta2: float = 0.999) -> int:
 
 
 def untuned_warmup(beta2: float = 0.999) -> Warmup:
-    """A linear warmup over :func:`untuned_warmup_steps` updates."""
+    """A linear warmup over :func:`untuned_warmup_steps` updates.
+
+    Examples:
+        >>> from rampup import untuned_warmup
+        >>> untuned_warmup(0.99)
+        Warmup(steps=200, curve='linear', start=0.0, endpoints='end')
+    """
     return Warmup(steps=untuned_warmup_steps(beta2))

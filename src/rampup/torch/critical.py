@@ -156,11 +156,13 @@ def critical_lr(
     """Find the largest rate that does not catapult the loss from the current weights.
 
     Args:
-        model, optimizer: the (untrained) model and its optimizer; groups keep their ratios.
+        model: the (untrained) model.
+        optimizer: its optimizer; the groups keep their ratios to each other.
         loss_fn: ``loss_fn(model, batch)`` -> the scalar loss of one batch.
         data: an iterable with at least ``updates`` batches; the first ``updates`` are used by
             every trial.
-        min_lr, max_lr: the bracket searched (bisection in log10 space).
+        min_lr: the low end of the bracket searched (bisection in log10 space).
+        max_lr: the high end of the bracket.
         updates: updates per trial (>= 1).
         rise: how far above the same batch's starting loss counts as a catapult (a share of it).
         precision: stop when ``log10(catapult rate / critical rate) <= precision``.

@@ -302,13 +302,15 @@ def find_lr(
             iterator is consumed; a DataLoader's shuffling generator is restored.
         update: instead of ``loss_fn``/``data``, a function making one whole training update
             (forward, backward, ``optimizer.step()``) and returning its loss (second form).
-        min_lr, max_lr: the first and last rate of the exponential sweep.
+        min_lr: the first rate of the exponential sweep.
+        max_lr: its last rate.
         steps: updates in the sweep (>= 10).
         beta: the smoothing factor of the bias-corrected moving average of the loss.
-        diverge, patience: the sweep stops once the loss of ``patience`` consecutive updates is
-            above ``diverge`` times the lowest smoothed loss so far (for a loss near or below 0:
-            above it by ``diverge - 1`` times the fall from the start), so a lone spike does not
-            stop it; and at once when a loss is not finite.
+        diverge: the sweep stops once the loss of ``patience`` consecutive updates is above
+            ``diverge`` times the lowest smoothed loss so far (for a loss near or below 0: above
+            it by ``diverge - 1`` times the fall from the start), so a lone spike does not stop
+            it; and at once when a loss is not finite.
+        patience: the consecutive updates above that level that stop the sweep.
         restore: more objects with ``state_dict``/``load_state_dict`` (a ``GradScaler``) to restore.
 
     In the first form the model is in training mode during the sweep and gets its modes back

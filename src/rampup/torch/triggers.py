@@ -32,7 +32,9 @@ class CooldownTrigger:
 
     Args:
         steps: the cooldown's length (in the scheduler's clock unit; ``"2B tok"`` strings too).
-        shape, floor, extend: passed to :meth:`rampup.torch.Scheduler.cooldown`.
+        shape: passed to :meth:`rampup.torch.Scheduler.cooldown`.
+        floor: passed to it too.
+        extend: passed to it too.
         at_update: start when the scheduler has counted this many updates.
         file: start when this path exists (e.g. ``touch COOLDOWN`` in the run directory).
         signal: start after this POSIX signal arrives (e.g. ``signal.SIGUSR1``; installed by
