@@ -82,6 +82,9 @@ def main() -> None:
     if accelerator.is_main_process:
         with open(sys.argv[1], "w", encoding="utf-8") as handle:
             json.dump(result, handle)
+    # every process finishes its collectives before any tears the process group down: gloo aborts
+    # a process whose peer goes away while it still has work in flight
+    accelerator.wait_for_everyone()
     accelerator.end_training()
 
 

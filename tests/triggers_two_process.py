@@ -64,6 +64,7 @@ def main() -> None:
     out = Path(sys.argv[1])
     result = {kind: run(rank, out, kind) for kind in ("signal", "file")}
     (out / f"rank{rank}.json").write_text(json.dumps(result), encoding="utf-8")
+    dist.barrier()  # no rank tears the group down while its peer may still have work in flight
     dist.destroy_process_group()
 
 
