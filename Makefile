@@ -32,9 +32,10 @@ demo-quick: $(STAMP)
 	$(VENV)/bin/rampup demo --quick --out runs/demo-quick
 
 .PHONY: demo-adaptive
-# Adaptive warmup against fixed warmups (not part of `make demo`; about 20-25 minutes on 2 cores).
+# Adaptive warmup against fixed warmups (not part of `make demo`; about 15 minutes on 2 cores with
+# one torch thread: the models are small, and a second thread fighting other jobs slows it badly).
 demo-adaptive: $(STAMP)
-	$(VENV)/bin/rampup demo --experiment adaptive --out runs/demo-adaptive
+	OMP_NUM_THREADS=1 $(VENV)/bin/rampup demo --experiment adaptive --out runs/adaptive
 
 demo-ddp: $(STAMP)
 	$(VENV)/bin/torchrun --standalone --nproc_per_node 2 -m rampup demo --seeds 1 --out runs/demo-ddp
