@@ -11,7 +11,9 @@ Every generated page comes from something the code or a run wrote, never from te
 - ``generated/benchmarks.md``: the tables of ``benchmarks/results/latest.json``, drawn by the
   benchmark script's own ``render``;
 - ``generated/gallery/``: the schedule gallery, drawn by ``docs/make_gallery.py``;
-- ``generated/changelog.md``: CHANGELOG.md.
+- ``generated/changelog.md``: CHANGELOG.md;
+- ``generated/adaptive-summary.md`` and ``generated/probe-summary.md``: the "Summary" section of
+  the adaptive warmup and probe reports (written by their demo runs), included in the guides.
 
 The demo's report (docs/demo/report.md and its figures) is written by ``rampup demo`` itself from
 its runs; README's summary of it is made here from docs/demo/results.json (``demo_summary``), and
@@ -221,6 +223,17 @@ def benchmarks_page(results: dict[str, Any]) -> str:
             + "\n\n" + body)
 
 
+def report_summary(report: Path) -> str:
+    """The "## Summary" section of a demo report, with the command line that made it."""
+    text = report.read_text(encoding="utf-8")
+    match = re.search(r"^## Summary\n(.*?)(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    if match is None:
+        raise SystemExit(f"gen_pages: {report.relative_to(ROOT)} has no '## Summary' section")
+    reproduce = next((line for line in text.splitlines() if line.startswith("Reproduce with")), "")
+    return (NOTE.format(source=f"the Summary of {report.relative_to(ROOT)}") + "\n\n"
+            + (reproduce + "\n\n" if reproduce else "") + match.group(1).strip() + "\n")
+
+
 # --- everything -------------------------------------------------------------------------------------------
 
 def generate(out: Path = GENERATED) -> list[Path]:
@@ -243,6 +256,8 @@ def generate(out: Path = GENERATED) -> list[Path]:
     license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     write(out / "license.md", "# License\n\n" + NOTE.format(source="LICENSE") + "\n\n```text\n"
           + license_text.rstrip() + "\n```\n")
+    for name in ("adaptive", "probe"):
+        write(out / f"{name}-summary.md", report_summary(DOCS / name / "report.md"))
     gallery = _load(DOCS / "make_gallery.py", "rampup_make_gallery")
     written += gallery.build_gallery(out / "gallery")
     return written
