@@ -39,7 +39,7 @@ class OracleTest:
             return None
         diffs = [b - a for a, b in itertools.pairwise(self.values)]
         slope = statistics.median(diffs)
-        level = statistics.median(self.values[-self.k:])
+        level = statistics.median(self.values) + slope * (len(self.values) + 1) / 2
         mad = statistics.median([abs(d - slope) for d in diffs])
         s = max(1.4826 * mad / math.sqrt(2), self.floor * abs(level))
         return level + self.thr * s, level + self.sev * s
@@ -49,7 +49,7 @@ class OracleTest:
             return 2
         lim = self.limits()
         score = 0 if lim is None else 2 if x > lim[1] else 1 if x > lim[0] else 0
-        self.values.append(x if lim is None else min(x, lim[0]))
+        self.values.append(x)
         self.values = self.values[-self.w:]
         return score
 
@@ -114,24 +114,24 @@ def test_spike_test_follows_the_documented_rule(seed: int) -> None:
 
 
 def test_hand_computed_decisions_on_a_falling_loss() -> None:
-    rule = StabilityRule(window=5, min_history=3, threshold=3.0, severe=6.0, floor=0.01, patience=1)
-    losses = [2.0, 1.8, 1.7, 1.65, 1.9, 2.5, 1.6, 1.55, math.nan, 1.5]
-    # The first three: too little history -> advance.
-    # 1.65 (falling more slowly than before: not a spike): level = median(2.0, 1.8, 1.7) = 1.8;
-    #      differences -0.2, -0.1: median -0.15, MAD 0.05 -> spread 1.4826 * 0.05 / sqrt(2)
-    #      = 0.0524 (> floor 0.018) -> limit 1.957 -> advance.
-    # 1.9: level = median(1.8, 1.7, 1.65) = 1.7; differences -0.2, -0.1, -0.05: median -0.1, MAD
-    #      0.05 -> spread 0.0524, limits 1.857 / 2.015 -> a spike, a new episode: hold (entered
-    #      clipped, as 1.857).
-    # 2.5: level = median(1.7, 1.65, 1.857) = 1.7; differences -0.2, -0.1, -0.05, +0.207: median
-    #      -0.075, MAD 0.075 -> spread 0.0786, severe limit 2.172 -> back (entered as 1.936; the
-    #      window drops 2.0).
-    # 1.6: level = median(1.65, 1.857, 1.936) = 1.857 -> no spike: the episode ends, patience 1
-    #      -> hold.
-    # 1.55: level = median(1.857, 1.936, 1.6) = 1.857 -> advance.
+    rule = StabilityRule(window=5, min_history=5, threshold=3.0, severe=6.0, floor=0.01, patience=1)
+    losses = [2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.45, 1.5, 1.2, 1.1, math.nan, 1.0]
+    # The first five: too little history -> advance.
+    # 1.5: history 2.0..1.6 falls 0.1 an update: slope -0.1, MAD 0, level = 1.8 - 0.1 * 3 = 1.5;
+    #      spread = floor 0.015 -> limits 1.545 / 1.59 -> advance.
+    # 1.45: history 1.9..1.5: level 1.7 - 0.3 = 1.4, spread 0.014 -> limits 1.442 / 1.484 -> a
+    #       spike (the loss stopped falling at its pace), a new episode: hold (entered as 1.45).
+    # 1.5: history 1.8, 1.7, 1.6, 1.5, 1.45: differences -0.1 x3, -0.05: slope -0.1, MAD 0,
+    #      level 1.6 - 0.3 = 1.3, spread 0.013 -> severe above 1.378 -> back (once).
+    # 1.2: history 1.7, 1.6, 1.5, 1.45, 1.5: differences -0.1, -0.1, -0.05, +0.05: slope -0.075,
+    #      MAD 0.025 -> spread 1.4826 * 0.025 / sqrt(2) = 0.0262; level 1.5 - 0.225 = 1.275 ->
+    #      limit 1.354 -> no spike: the episode ends, patience 1 -> hold.
+    # 1.1: differences -0.1, -0.05, +0.05, -0.3: slope -0.075, MAD 0.075 -> spread 0.0786;
+    #      level 1.5 - 0.225 = 1.275 -> limit 1.511 -> advance.
     # nan: severe, a new episode -> back (not entered).
-    # 1.5: level = median(1.936, 1.6, 1.55) = 1.6 -> no spike: the episode ends, patience -> hold.
-    expected = ["advance"] * 4 + ["hold", "back", "hold", "advance", "back", "hold"]
+    # 1.0: history 1.5, 1.45, 1.5, 1.2, 1.1: slope -0.075, spread 0.0786, level 1.45 - 0.225 =
+    #      1.225 -> no spike: the episode ends, patience -> hold.
+    expected = ["advance"] * 5 + ["advance", "hold", "back", "hold", "advance", "back", "hold"]
     assert decisions(losses, rule) == expected
     assert oracle_decisions(losses, rule) == expected
 
@@ -228,12 +228,12 @@ def test_clock_positions_follow_decisions_lag_and_bounds(seed: int, lag: int) ->
 
 
 def test_max_warmup_forces_the_end() -> None:
-    # After five flat losses every loss is far above the flat history (spread 0 without a floor):
-    # the first is severe (position 5 -> floor(5 * 0.5) = 2), then the warmup holds until the
-    # updates left before max_warmup (30) equal the steps left, and from there advances one step
-    # per update to end exactly at update 30.
+    # After five flat losses the loss doubles every update, always far above the history's trend
+    # (spread 0 without a floor for the first): the first is severe (position 5 ->
+    # floor(5 * 0.5) = 2), then the warmup holds until the updates left before max_warmup (30)
+    # equal the steps left, and from there advances one step per update to end exactly at 30.
     clock = bound(AdaptiveWarmup(30, rule=StabilityRule(floor=0.0), lag=0), warmup=10)
-    losses = [1.0] * 5 + [1.0 + 0.5 * i for i in range(1, 40)]
+    losses = [1.0] * 5 + [2.0 ** i for i in range(1, 40)]
     positions = []
     for x in losses[:30]:
         clock.advance({"loss": x})
