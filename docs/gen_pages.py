@@ -13,7 +13,8 @@ Every generated page comes from something the code or a run wrote, never from te
 - ``generated/gallery/``: the schedule gallery, drawn by ``docs/make_gallery.py``;
 - ``generated/changelog.md``: CHANGELOG.md;
 - ``generated/adaptive-summary.md`` and ``generated/probe-summary.md``: the "Summary" section of
-  the adaptive warmup and probe reports (written by their demo runs), included in the guides.
+  the adaptive warmup and probe reports (written by their demo runs), included in the guides;
+- ``generated/wsd-summary.md``: the result and table of the WSD branching report (docs/wsd/wsd.md).
 
 The demo's report (docs/demo/report.md and its figures) is written by ``rampup demo`` itself from
 its runs; README's summary of it is made here from docs/demo/results.json (``demo_summary``), and
@@ -234,6 +235,15 @@ def report_summary(report: Path) -> str:
             + (reproduce + "\n\n" if reproduce else "") + match.group(1).strip() + "\n")
 
 
+def wsd_summary(report: Path) -> str:
+    """The result paragraph and the table of ``rampup demo --experiment wsd``'s report."""
+    text = report.read_text(encoding="utf-8")
+    match = re.search(r"^\*\*Result:\*\*[^\n]*\n\n(?:\|[^\n]*\n)+", text, flags=re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"gen_pages: {report.relative_to(ROOT)} has no result and table")
+    return NOTE.format(source=f"{report.relative_to(ROOT)}") + "\n\n" + match.group(0).strip() + "\n"
+
+
 # --- everything -------------------------------------------------------------------------------------------
 
 def generate(out: Path = GENERATED) -> list[Path]:
@@ -258,6 +268,7 @@ def generate(out: Path = GENERATED) -> list[Path]:
           + license_text.rstrip() + "\n```\n")
     for name in ("adaptive", "probe"):
         write(out / f"{name}-summary.md", report_summary(DOCS / name / "report.md"))
+    write(out / "wsd-summary.md", wsd_summary(DOCS / "wsd" / "wsd.md"))
     gallery = _load(DOCS / "make_gallery.py", "rampup_make_gallery")
     written += gallery.build_gallery(out / "gallery")
     return written
