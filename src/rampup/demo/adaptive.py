@@ -348,8 +348,8 @@ def _goal_lines(summaries: list[dict[str, Any]]) -> list[str]:
          "within"),
         ("Never stalling or diverging where a fixed warmup trains", trains, "trains"),
     ):
-        line = (f"- **{name}: {'met' if len(met) == len(judged) else 'missed'}** ({len(met)} of "
-                f"{len(judged)} cases).")
+        line = (f"- **{name}: {'met' if len(met) == len(judged) else 'missed'}** (met in "
+                f"{len(met)} of {len(judged)} cases).")
         missed = [s for s in judged if not s["verdict"][what]]
         if missed:
             line += " Missed at: " + "; ".join(f"{s['label']} ({_short(s)})" for s in missed) + "."
@@ -373,7 +373,7 @@ def _setup_lines(summaries: list[dict[str, Any]], seeds: int) -> list[str]:
     lm = next((s for s in summaries if s["family"] == "transformer"), None)
     sgd = [s for s in summaries if s["family"] == "large_batch"]
     lines = ["Every variant differs from the others of its case only in its warmup; each runs "
-             f"{seeds} seed(s) (the seed sets the initial weights and the data order)."]
+             f"{seeds} seed(s) (the seed sets the initial weights and the data order).", ""]
     if lm is not None:
         lines.append(
             f"- **Post-LN Transformer**: the demo's byte-level language model ({lm['layers']} "
