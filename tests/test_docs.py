@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Modules whose docstrings carry runnable examples; each example's expected output was worked out
 # from the formula in the same docstring, by hand.
 DOCTESTED = ["rampup.schedules.warmup", "rampup.schedules.decay", "rampup.schedules.cyclic",
-             "rampup.schedules.compose", "rampup.names", "rampup.config", "rampup.durations"]
+             "rampup.schedules.compose", "rampup.names", "rampup.config", "rampup.durations",
+             "rampup.schedules.base", "rampup.adaptive.clock", "rampup.adaptive.stability",
+             "rampup.summary"]
 
 
 def _script(name: str) -> ModuleType:
@@ -63,7 +65,9 @@ def test_public_schedules_have_examples() -> None:
         rampup.gradual_warmup, rampup.untuned_warmup, rampup.untuned_warmup_steps,
         rampup.one_cycle_momentum, rampup.schedule, rampup.names, rampup.from_dict, rampup.to_json,
         rampup.from_json, rampup.to_yaml, rampup.resolve_duration, rampup.training_steps,
-        rampup.linear_scaling, rampup.sqrt_scaling,
+        rampup.linear_scaling, rampup.sqrt_scaling, rampup.Schedule, rampup.AdaptiveWarmup,
+        rampup.StabilityRule, rampup.TrainingSteps, rampup.describe, rampup.from_yaml, rampup.save,
+        rampup.load,
     ]
     missing = [obj.__name__ for obj in documented if ">>> " not in (obj.__doc__ or "")]
     assert not missing
