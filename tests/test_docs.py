@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCTESTED = ["rampup.schedules.warmup", "rampup.schedules.decay", "rampup.schedules.cyclic",
              "rampup.schedules.compose", "rampup.names", "rampup.config", "rampup.durations",
              "rampup.schedules.base", "rampup.adaptive.clock", "rampup.adaptive.stability",
-             "rampup.summary"]
+             "rampup.summary", "rampup.torch.hf", "rampup.torch.scheduler", "rampup.torch.gradual",
+             "rampup.torch.greedy", "rampup.torch.wrap", "rampup.torch.groups",
+             "rampup.torch.lr_finder", "rampup.torch.critical"]
 
 
 def _script(name: str) -> ModuleType:
@@ -44,6 +46,8 @@ def _script(name: str) -> ModuleType:
 
 @pytest.mark.parametrize("name", DOCTESTED)
 def test_docstring_examples_run(name: str) -> None:
+    if name.startswith("rampup.torch"):
+        pytest.importorskip("torch")
     module = importlib.import_module(name)
     tests = [t for t in doctest.DocTestFinder().find(module) if t.examples]
     assert tests, f"{name} has no examples"
@@ -70,6 +74,16 @@ def test_public_schedules_have_examples() -> None:
         rampup.load,
     ]
     missing = [obj.__name__ for obj in documented if ">>> " not in (obj.__doc__ or "")]
+    assert not missing
+
+
+def test_public_torch_names_have_examples() -> None:
+    pytest.importorskip("torch")
+    import rampup.torch as rt
+
+    skipped = {"TYPE_TO_SCHEDULER_FUNCTION", "with_warmup", "find_lr_lightning", "find_lr_trainer"}
+    missing = [name for name in rt.__all__
+               if name not in skipped and ">>> " not in (getattr(rt, name).__doc__ or "")]
     assert not missing
 
 
