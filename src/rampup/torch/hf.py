@@ -248,7 +248,8 @@ def get_polynomial_decay_schedule_with_warmup(
 def get_inverse_sqrt_schedule(
     optimizer: Optimizer, num_warmup_steps: int, timescale: int | None = None, last_epoch: int = -1
 ) -> Scheduler:
-    """Linear warmup from 0, then ``1 / sqrt((t + timescale) / timescale)`` after warmup.
+    """Linear warmup from 0, then ``1 / sqrt((t + timescale) / timescale)``, ``t`` counted from
+    the end of the warmup.
 
     Examples:
         >>> from rampup.torch import get_inverse_sqrt_schedule
