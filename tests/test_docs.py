@@ -24,7 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # Modules whose docstrings carry runnable examples; each example's expected output was worked out
 # from the formula in the same docstring, by hand.
 DOCTESTED = ["rampup.schedules.warmup", "rampup.schedules.decay", "rampup.schedules.cyclic",
-             "rampup.schedules.compose", "rampup.names", "rampup.config", "rampup.durations"]
+             "rampup.schedules.compose", "rampup.names", "rampup.config", "rampup.durations",
+             "rampup.schedules.base", "rampup.adaptive.clock", "rampup.adaptive.stability",
+             "rampup.summary", "rampup.torch.hf", "rampup.torch.scheduler", "rampup.torch.gradual",
+             "rampup.torch.greedy", "rampup.torch.wrap", "rampup.torch.groups",
+             "rampup.torch.lr_finder", "rampup.torch.critical"]
 
 
 def _script(name: str) -> ModuleType:
@@ -42,6 +46,8 @@ def _script(name: str) -> ModuleType:
 
 @pytest.mark.parametrize("name", DOCTESTED)
 def test_docstring_examples_run(name: str) -> None:
+    if name.startswith("rampup.torch"):
+        pytest.importorskip("torch")
     module = importlib.import_module(name)
     tests = [t for t in doctest.DocTestFinder().find(module) if t.examples]
     assert tests, f"{name} has no examples"
@@ -63,9 +69,21 @@ def test_public_schedules_have_examples() -> None:
         rampup.gradual_warmup, rampup.untuned_warmup, rampup.untuned_warmup_steps,
         rampup.one_cycle_momentum, rampup.schedule, rampup.names, rampup.from_dict, rampup.to_json,
         rampup.from_json, rampup.to_yaml, rampup.resolve_duration, rampup.training_steps,
-        rampup.linear_scaling, rampup.sqrt_scaling,
+        rampup.linear_scaling, rampup.sqrt_scaling, rampup.Schedule, rampup.AdaptiveWarmup,
+        rampup.StabilityRule, rampup.TrainingSteps, rampup.describe, rampup.from_yaml, rampup.save,
+        rampup.load,
     ]
     missing = [obj.__name__ for obj in documented if ">>> " not in (obj.__doc__ or "")]
+    assert not missing
+
+
+def test_public_torch_names_have_examples() -> None:
+    pytest.importorskip("torch")
+    import rampup.torch as rt
+
+    skipped = {"TYPE_TO_SCHEDULER_FUNCTION", "with_warmup", "find_lr_lightning", "find_lr_trainer"}
+    missing = [name for name in rt.__all__
+               if name not in skipped and ">>> " not in (getattr(rt, name).__doc__ or "")]
     assert not missing
 
 

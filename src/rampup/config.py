@@ -182,6 +182,18 @@ def from_yaml(text: str | bytes) -> Schedule:
     YAML is read with pyyaml's safe loader (plain data only: no Python objects), refusing more
     than ``MAX_YAML_ALIASES`` aliases and more than ``MAX_CONFIG_DEPTH`` levels while it is parsed,
     before anything is expanded or built.
+
+    Raises:
+        ScheduleValueError: text that is not YAML or JSON, too large, or not a valid schedule.
+        ScheduleTypeError: ``text`` that is neither ``str`` nor ``bytes``.
+
+    Examples:
+        >>> import rampup
+        >>> s = rampup.from_yaml("{shape: linear, steps: 4}")   # YAML flow style
+        >>> s(1)                                         # (4 - 1) / 4
+        0.75
+        >>> rampup.from_yaml(rampup.to_yaml(s)) == s
+        True
     """
     return from_dict(_parse_yaml(text, "YAML text"))
 
@@ -283,7 +295,23 @@ def _parse_yaml(text: Any, where: str) -> Any:
 
 
 def save(schedule: Schedule, path: str | os.PathLike[str]) -> Path:
-    """Write the schedule to ``path`` as YAML (.yaml/.yml) or JSON (anything else), atomically."""
+    """Write the schedule to ``path`` as YAML (.yaml/.yml) or JSON (anything else), atomically.
+
+    Returns the path written. Read it back with :func:`load`.
+
+    Examples:
+        >>> import pathlib, tempfile, rampup
+        >>> s = rampup.Linear(steps=4)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = rampup.save(s, pathlib.Path(folder) / "schedule.json")
+        ...     print(path.read_text(), end="")
+        {
+          "shape": "linear",
+          "steps": 4,
+          "min_lr_ratio": 0.0,
+          "endpoints": "start"
+        }
+    """
     target = Path(path)
     yaml_suffix = target.suffix.lower() in (".yaml", ".yml")
     text = to_yaml(schedule) if yaml_suffix else to_json(schedule, indent=2) + "\n"
@@ -296,6 +324,14 @@ def load(path: str | os.PathLike[str]) -> Schedule:
 
     The file is read only if it is at most ``MAX_CONFIG_BYTES``; a file that cannot be read
     raises the usual ``OSError``, any problem with its content a ``RampupError``.
+
+    Examples:
+        >>> import pathlib, tempfile, rampup
+        >>> s = rampup.with_warmup(rampup.Cosine(steps=90), 10)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = rampup.save(s, pathlib.Path(folder) / "schedule.yaml")
+        ...     print(rampup.load(path) == s)
+        True
     """
     source = Path(path)
     with source.open("rb") as stream:

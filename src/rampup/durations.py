@@ -107,7 +107,19 @@ def _fraction_to_steps(name: str, fraction: float, total_steps: int | None) -> i
 
 @dataclass(frozen=True)
 class TrainingSteps:
-    """How many optimizer steps a run takes, and how that number was reached."""
+    """How many optimizer steps a run takes, and how that number was reached.
+
+    Built by :func:`training_steps`; ``describe()`` gives the derivation in words.
+
+    Examples:
+        >>> from rampup import training_steps
+        >>> run = training_steps(epochs=2, batches_per_epoch=10, grad_accum=4)
+        >>> # ceil(10 / 4) = 3 updates per epoch (the last accumulates 2 batches), 2 x 3 in all
+        >>> run.per_epoch, run.total, run.limited_by_max_steps
+        (3, 6, False)
+        >>> training_steps(epochs=2, batches_per_epoch=10, grad_accum=4, max_steps=5).total
+        5
+    """
 
     total: int
     per_epoch: int

@@ -109,6 +109,16 @@ class AdaptiveWarmup(Clock):
     ``torch.distributed`` the signals are averaged over the processes (give the same signals on
     every rank), so every rank takes the same decisions. After the warmup the signals are ignored
     and ``loss`` may be left out.
+
+    Examples:
+        >>> import rampup
+        >>> clock = rampup.AdaptiveWarmup(max_warmup="30%")
+        >>> clock.lag, clock.on_time, clock.rule == rampup.StabilityRule()
+        (2, True, True)
+        >>> rampup.AdaptiveWarmup(max_warmup=1.5)        # a fraction lies in (0, 1)
+        Traceback (most recent call last):
+        ...
+        rampup.errors.ScheduleValueError: max_warmup must be in (0, 1), got 1.5
     """
 
     kind = "adaptive_warmup"

@@ -166,6 +166,20 @@ class StabilityRule:
             1: hold only).
         patience: stable updates held after a spike episode ends before the warmup moves again.
         max_nonfinite: this many consecutive non-finite losses raise an error.
+
+    Raises:
+        ScheduleValueError: a field out of range, ``min_history > window`` or
+            ``severe < threshold``.
+
+    Examples:
+        >>> from rampup import StabilityRule
+        >>> rule = StabilityRule(threshold=4.0)
+        >>> rule.threshold, rule.severe, rule.window
+        (4.0, 6.0, 20)
+        >>> StabilityRule(threshold=8.0)                 # severe (6) must not be below threshold
+        Traceback (most recent call last):
+        ...
+        rampup.errors.ScheduleValueError: severe must be in [8, inf], got 6
     """
 
     window: int = 20

@@ -55,6 +55,18 @@ class Schedule:
     holds its last value; a negative step or one past 2**62 is an error. Subclasses are frozen
     dataclasses whose fields are their whole configuration, checked and converted to plain Python
     values when built; every value is in ``[0, upper_bound()]``.
+
+    Examples:
+        >>> import rampup
+        >>> s = rampup.Linear(steps=4)                   # (4 - t) / 4, then held
+        >>> s(1), s(10)
+        (0.75, 0.0)
+        >>> s([0, 2, 4]).tolist()
+        [1.0, 0.5, 0.0]
+        >>> s(-1)
+        Traceback (most recent call last):
+        ...
+        rampup.errors.ScheduleValueError: step must be in [0, 2**62], got -1
     """
 
     # __weakref__: jax.jit(schedule) keeps a weak reference to the function it compiles.

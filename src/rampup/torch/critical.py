@@ -72,6 +72,17 @@ class CriticalLRResult:
 
     ``rate`` is the largest rate found not to catapult (``None`` if even ``min_lr`` did);
     ``catapult_rate`` the smallest found to catapult (``None`` if even ``max_lr`` did not).
+
+    Examples:
+        >>> from rampup.torch.critical import CriticalLRResult
+        >>> result = CriticalLRResult(rate=0.125, catapult_rate=0.25, reference=(1.0,), trials=(),
+        ...                           reason="", updates=5, rise=0.05)
+        >>> result.start_fraction(0.5)                  # 0.125 / 0.5
+        0.25
+        >>> result.suggested_steps(0.5, usual_steps=100)   # ceil(100 * (1 - 0.25))
+        75
+        >>> result.warmup(0.5, usual_steps=100)
+        Warmup(steps=75, curve='linear', start=0.25, endpoints='end')
     """
 
     rate: float | None
@@ -169,6 +180,25 @@ def critical_lr(
         restore: more objects with ``state_dict``/``load_state_dict`` to restore.
 
     Returns the rate and the evidence; the model, optimizer and RNGs are left as they were.
+
+    Examples:
+        >>> from rampup.torch import critical_lr
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> x = torch.randn(20, 8, 4)
+        >>> data = [(xb, xb.sum(1, keepdim=True)) for xb in x]          # 20 batches of 8
+        >>> def loss_fn(model, batch):
+        ...     return torch.nn.functional.mse_loss(model(batch[0]), batch[1])
+        >>> before = model.weight.clone()
+        >>> result = critical_lr(model, opt, loss_fn, data, min_lr=1e-4, max_lr=10.0, updates=3)
+        >>> result.trials[0].lr                          # the first trial runs at max_lr
+        10.0
+        >>> result.rate is None or 1e-4 <= result.rate <= 10.0
+        True
+        >>> torch.equal(model.weight, before)            # left as it was
+        True
     """
     model, optimizer = check_model(model, optimizer)
     low, high = check_rates(min_lr, max_lr)

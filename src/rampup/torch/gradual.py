@@ -34,6 +34,19 @@ class GradualWarmupScheduler(RampupLRScheduler):
     scheduler reaches anyway (one more than the last), with a one-time warning that the argument
     is unnecessary; any other epoch is refused, since this scheduler counts steps itself (load a
     ``state_dict`` to resume at another step). ``load_state_dict`` is all or nothing.
+
+    Examples:
+        >>> from rampup.torch import GradualWarmupScheduler
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = GradualWarmupScheduler(opt, multiplier=2, total_epoch=4)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs                                         # 0.1 * (t / 4 + 1), then 0.2
+        [0.1, 0.125, 0.15, 0.175, 0.2, 0.2]
     """
 
     STATE_FORMAT = "rampup.GradualWarmupScheduler/1"

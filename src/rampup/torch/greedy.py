@@ -28,6 +28,19 @@ class GreedyLR(RampupLRScheduler):
 
     ``load_state_dict`` checks every field (types, ranges, one rate per group) before it assigns
     any; a refused state changes nothing.
+
+    Examples:
+        >>> from rampup.torch import GreedyLR
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = GreedyLR(opt, factor=0.5, patience=1, min_lr=0.01)
+        >>> lrs = []
+        >>> for loss in [5.0, 4.0, 3.0, 3.0, 3.0]:
+        ...     opt.step()
+        ...     sched.step(loss)
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs      # 2 improvements: 0.1 / 0.5; then 2 without: 0.2 * 0.5
+        [0.1, 0.2, 0.2, 0.2, 0.1]
     """
 
     def __init__(

@@ -106,7 +106,17 @@ def set_initial(optimizer: Optimizer, name: str, values: Sequence[float], *, kee
 
 
 def to_tensor_lrs(optimizer: Optimizer, dtype: torch.dtype = torch.float32) -> None:
-    """Turn every group's float rate into a 0-d tensor (for ``torch.compile``d optimizer steps)."""
+    """Turn every group's float rate into a 0-d tensor (for ``torch.compile``d optimizer steps).
+
+    Examples:
+        >>> from rampup.torch import to_tensor_lrs
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> to_tensor_lrs(opt)
+        >>> lr = opt.param_groups[0]["lr"]
+        >>> type(lr).__name__, lr.dim(), lr.dtype, round(lr.item(), 6)
+        ('Tensor', 0, torch.float32, 0.1)
+    """
     for group in check_optimizer(optimizer).param_groups:
         if not isinstance(group["lr"], torch.Tensor):
             group["lr"] = torch.tensor(float(group["lr"]), dtype=dtype)

@@ -83,12 +83,36 @@ def _build(
 
 
 def get_constant_schedule(optimizer: Optimizer, last_epoch: int = -1) -> Scheduler:
-    """The optimizer's rate, unchanged."""
+    """The optimizer's rate, unchanged.
+
+    Examples:
+        >>> from rampup.torch import get_constant_schedule
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_constant_schedule(opt)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(2):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs
+        [0.1, 0.1, 0.1]
+    """
     return _build(optimizer, "constant", last_epoch)
 
 
 def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> ReduceLROnPlateau:
-    """torch's ReduceLROnPlateau, as transformers returns it (metric-driven)."""
+    """torch's ReduceLROnPlateau, as transformers returns it (metric-driven).
+
+    Examples:
+        >>> from rampup.torch import get_reduce_on_plateau_schedule
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_reduce_on_plateau_schedule(opt, factor=0.5, patience=0)
+        >>> sched.step(1.0); sched.step(1.0)            # no improvement: 0.1 * 0.5
+        >>> round(opt.param_groups[0]["lr"], 6)
+        0.05
+    """
     optimizer = check_optimizer(optimizer)
     try:
         return ReduceLROnPlateau(optimizer, **kwargs)
@@ -101,14 +125,42 @@ def get_reduce_on_plateau_schedule(optimizer: Optimizer, **kwargs: Any) -> Reduc
 def get_constant_schedule_with_warmup(
     optimizer: Optimizer, num_warmup_steps: int, last_epoch: int = -1
 ) -> Scheduler:
-    """Linear warmup from 0 over ``num_warmup_steps``, then the optimizer's rate."""
+    """Linear warmup from 0 over ``num_warmup_steps``, then the optimizer's rate.
+
+    Examples:
+        >>> from rampup.torch import get_constant_schedule_with_warmup
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_constant_schedule_with_warmup(opt, num_warmup_steps=2)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(3):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs                                        # 0.1 * t / 2, then 0.1
+        [0.0, 0.05, 0.1, 0.1]
+    """
     return _build(optimizer, "constant_with_warmup", last_epoch, num_warmup_steps)
 
 
 def get_linear_schedule_with_warmup(
     optimizer: Optimizer, num_warmup_steps: int, num_training_steps: int, last_epoch: int = -1
 ) -> Scheduler:
-    """Linear warmup from 0, then linear decay to 0 at ``num_training_steps``."""
+    """Linear warmup from 0, then linear decay to 0 at ``num_training_steps``.
+
+    Examples:
+        >>> from rampup.torch import get_linear_schedule_with_warmup
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=2, num_training_steps=6)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs                                        # 0.1 * t / 2, then 0.1 * (6 - t) / 4
+        [0.0, 0.05, 0.1, 0.075, 0.05, 0.025]
+    """
     return _build(optimizer, "linear", last_epoch, num_warmup_steps, num_training_steps)
 
 
@@ -119,7 +171,21 @@ def get_cosine_schedule_with_warmup(
     num_cycles: float = 0.5,
     last_epoch: int = -1,
 ) -> Scheduler:
-    """Linear warmup from 0, then cosine decay (``num_cycles`` waves; 0.5 = down to 0)."""
+    """Linear warmup from 0, then cosine decay (``num_cycles`` waves; 0.5 = down to 0).
+
+    Examples:
+        >>> from rampup.torch import get_cosine_schedule_with_warmup
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_cosine_schedule_with_warmup(opt, num_warmup_steps=2, num_training_steps=6)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs                 # 0.1 * t / 2, then 0.1 * (1 + cos(pi * (t - 2) / 4)) / 2
+        [0.0, 0.05, 0.1, 0.085355, 0.05, 0.014645]
+    """
     return _build(optimizer, "cosine", last_epoch, num_warmup_steps, num_training_steps,
                   num_cycles=num_cycles)
 
@@ -131,7 +197,22 @@ def get_cosine_with_hard_restarts_schedule_with_warmup(
     num_cycles: int = 1,
     last_epoch: int = -1,
 ) -> Scheduler:
-    """Linear warmup from 0, then ``num_cycles`` cosine decays with hard restarts."""
+    """Linear warmup from 0, then ``num_cycles`` cosine decays with hard restarts.
+
+    Examples:
+        >>> from rampup.torch import get_cosine_with_hard_restarts_schedule_with_warmup
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_cosine_with_hard_restarts_schedule_with_warmup(
+        ...     opt, num_warmup_steps=0, num_training_steps=4, num_cycles=2)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(3):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs                                  # 0.1 * (1 + cos(pi * ((2 * t / 4) % 1))) / 2
+        [0.1, 0.05, 0.1, 0.05]
+    """
     return _build(optimizer, "cosine_with_restarts", last_epoch, num_warmup_steps,
                   num_training_steps, num_cycles=num_cycles)
 
@@ -144,7 +225,22 @@ def get_polynomial_decay_schedule_with_warmup(
     power: float = 1.0,
     last_epoch: int = -1,
 ) -> Scheduler:
-    """Linear warmup from 0, then polynomial decay to ``lr_end`` (read against the default lr)."""
+    """Linear warmup from 0, then polynomial decay to ``lr_end`` (read against the default lr).
+
+    Examples:
+        >>> from rampup.torch import get_polynomial_decay_schedule_with_warmup
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_polynomial_decay_schedule_with_warmup(
+        ...     opt, num_warmup_steps=1, num_training_steps=5, lr_end=0.01, power=2)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs                     # 0.01 + (0.1 - 0.01) * (1 - (t - 1) / 4) ** 2 from t = 1
+        [0.0, 0.1, 0.060625, 0.0325, 0.015625, 0.01]
+    """
     return _build(optimizer, "polynomial", last_epoch, num_warmup_steps, num_training_steps,
                   lr_end=lr_end, power=power)
 
@@ -152,7 +248,22 @@ def get_polynomial_decay_schedule_with_warmup(
 def get_inverse_sqrt_schedule(
     optimizer: Optimizer, num_warmup_steps: int, timescale: int | None = None, last_epoch: int = -1
 ) -> Scheduler:
-    """Linear warmup from 0, then ``1 / sqrt((t + timescale) / timescale)`` after warmup."""
+    """Linear warmup from 0, then ``1 / sqrt((t + timescale) / timescale)``, ``t`` counted from
+    the end of the warmup.
+
+    Examples:
+        >>> from rampup.torch import get_inverse_sqrt_schedule
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_inverse_sqrt_schedule(opt, num_warmup_steps=2, timescale=4)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(14):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs[2], lrs[6], lrs[14]        # 0.1 / sqrt((t - 2 + 4) / 4): t - 2 = 0, 4, 12
+        (0.1, 0.070711, 0.05)
+    """
     return _build(optimizer, "inverse_sqrt", last_epoch, num_warmup_steps, timescale=timescale)
 
 
@@ -165,7 +276,22 @@ def get_cosine_with_min_lr_schedule_with_warmup(
     min_lr: float | None = None,
     min_lr_rate: float | None = None,
 ) -> Scheduler:
-    """Linear warmup from 0, then cosine decay to ``min_lr`` (or ``min_lr_rate`` of the peak)."""
+    """Linear warmup from 0, then cosine decay to ``min_lr`` (or ``min_lr_rate`` of the peak).
+
+    Examples:
+        >>> from rampup.torch import get_cosine_with_min_lr_schedule_with_warmup
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_cosine_with_min_lr_schedule_with_warmup(
+        ...     opt, num_warmup_steps=2, num_training_steps=6, min_lr_rate=0.1)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(6):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs       # 0.1 * (0.1 + 0.9 * (1 + cos(pi * (t - 2) / 4)) / 2) from t = 2
+        [0.0, 0.05, 0.1, 0.08682, 0.055, 0.02318, 0.01]
+    """
     return _build(optimizer, "cosine_with_min_lr", last_epoch, num_warmup_steps, num_training_steps,
                   num_cycles=num_cycles, min_lr=min_lr, min_lr_rate=min_lr_rate)
 
@@ -180,7 +306,22 @@ def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
     min_lr_rate: float | None = None,
     warmup_lr_rate: float | None = None,
 ) -> Scheduler:
-    """Warmup whose first step is nonzero, then cosine decay to ``min_lr``/``min_lr_rate``."""
+    """Warmup whose first step is nonzero, then cosine decay to ``min_lr``/``min_lr_rate``.
+
+    Examples:
+        >>> from rampup.torch import get_cosine_with_min_lr_schedule_with_warmup_lr_rate
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
+        ...     opt, num_warmup_steps=2, num_training_steps=4, min_lr_rate=0.1)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(4):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs  # 0.1 * (t + 1) / 2, then 0.1 * (0.1 + 0.9 * (1 + cos(pi * (t - 1) / 2)) / 2)
+        [0.05, 0.1, 0.055, 0.01, 0.01]
+    """
     return _build(optimizer, "cosine_warmup_with_min_lr", last_epoch, num_warmup_steps,
                   num_training_steps, num_cycles=num_cycles, min_lr=min_lr,
                   min_lr_rate=min_lr_rate, warmup_lr_rate=warmup_lr_rate)
@@ -198,8 +339,26 @@ def get_wsd_schedule(
     num_cycles: float = 0.5,
     last_epoch: int = -1,
 ) -> Scheduler:
-    """Warmup, a stable phase at the peak, then a decay to ``min_lr_ratio`` of the peak
-    (``num_stable_steps`` when given, else what ``num_training_steps`` leaves)."""
+    """Warmup from ``min_lr_ratio`` of the peak, a stable phase at the peak, then a decay to
+    ``min_lr_ratio`` of the peak (``num_stable_steps`` when given, else what
+    ``num_training_steps`` leaves).
+
+    Examples:
+        >>> from rampup.torch import get_wsd_schedule
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_wsd_schedule(opt, num_warmup_steps=1, num_decay_steps=2, num_training_steps=5,
+        ...                          min_lr_ratio=0.1)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> # 0.1 * (0.1 + 0.9 * p): warmup p = t / 1, stable (p = 1) for 5 - 1 - 2 = 2 updates,
+        >>> # then p = (1 + cos(pi * (t - 3) / 2)) / 2, held at t = 5
+        >>> lrs
+        [0.01, 0.1, 0.1, 0.1, 0.055, 0.01]
+    """
     return _build(optimizer, "warmup_stable_decay", last_epoch, num_warmup_steps, num_training_steps,
                   num_decay_steps=num_decay_steps, num_stable_steps=num_stable_steps,
                   warmup_type=warmup_type, decay_type=decay_type, min_lr_ratio=min_lr_ratio,
@@ -207,7 +366,15 @@ def get_wsd_schedule(
 
 
 def get_greedy_schedule(optimizer: Optimizer, **kwargs: Any) -> GreedyLR:
-    """A :class:`GreedyLR` on ``optimizer``."""
+    """A :class:`GreedyLR` on ``optimizer``.
+
+    Examples:
+        >>> from rampup.torch import get_greedy_schedule
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> type(get_greedy_schedule(opt, factor=0.5)).__name__
+        'GreedyLR'
+    """
     return GreedyLR(optimizer, **kwargs)
 
 
@@ -238,6 +405,21 @@ def get_scheduler(
 
     Which arguments a name needs or ignores, and every check on them, are
     :func:`rampup.hf.from_transformers`'s; the metric-driven names build their schedulers here.
+
+    Examples:
+        >>> from rampup.torch import get_scheduler
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = get_scheduler("linear", opt, num_warmup_steps=2, num_training_steps=6)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs                                         # 0.1 * t / 2, then 0.1 * (6 - t) / 4
+        [0.0, 0.05, 0.1, 0.075, 0.05, 0.025]
+        >>> type(get_scheduler("reduce_lr_on_plateau", opt)).__name__
+        'ReduceLROnPlateau'
     """
     key = getattr(name, "value", name)  # a SchedulerType
     kwargs = dict(scheduler_specific_kwargs or {})

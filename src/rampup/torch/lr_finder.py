@@ -168,6 +168,23 @@ class LRFinderResult:
     ``lrs[i] * group_ratios[g]``), ``raw_losses[i]`` its loss and ``losses[i]`` the smoothed loss.
     ``suggestion`` is the suggested peak rate, or None when the curve has no usable descent;
     ``reason`` says how it was chosen (or why there is none) and ``details`` holds the numbers.
+
+    Examples:
+        >>> from rampup.torch import find_lr
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> x = torch.randn(20, 8, 4)
+        >>> data = [(xb, xb.sum(1, keepdim=True)) for xb in x]          # 20 batches of 8
+        >>> def loss_fn(model, batch):
+        ...     return torch.nn.functional.mse_loss(model(batch[0]), batch[1])
+        >>> before = model.weight.clone()
+        >>> result = find_lr(model, opt, loss_fn, data, min_lr=1e-3, max_lr=0.1, steps=10)
+        >>> len(result.lrs) == len(result.raw_losses) == len(result.losses) <= 10
+        True
+        >>> result.group_ratios, result.group_lrs(0.05)  # one group: the peak itself
+        ([1.0], [0.05])
     """
 
     lrs: list[float]
@@ -315,6 +332,27 @@ def find_lr(
 
     In the first form the model is in training mode during the sweep and gets its modes back
     afterwards. Raises a RampupError naming the argument, before any update, on bad input.
+
+    The rate of update ``i`` is ``min_lr * (max_lr / min_lr) ** (i / (steps - 1))``.
+
+    Examples:
+        >>> from rampup.torch import find_lr
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> x = torch.randn(20, 8, 4)
+        >>> data = [(xb, xb.sum(1, keepdim=True)) for xb in x]          # 20 batches of 8
+        >>> def loss_fn(model, batch):
+        ...     return torch.nn.functional.mse_loss(model(batch[0]), batch[1])
+        >>> before = model.weight.clone()
+        >>> result = find_lr(model, opt, loss_fn, data, min_lr=1e-5, max_lr=0.1, steps=20)
+        >>> len(result.lrs), result.lrs[0], round(result.lrs[-1], 6)   # 1e-5 * 10**4 at i = 19
+        (20, 1e-05, 0.1)
+        >>> result.suggestion is None or result.suggestion > 0
+        True
+        >>> torch.equal(model.weight, before), opt.param_groups[0]["lr"]   # left as they were
+        (True, 0.1)
     """
     model, optimizer = check_model(model, optimizer)
     low, high = check_rates(min_lr, max_lr)

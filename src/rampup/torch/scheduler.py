@@ -111,6 +111,20 @@ class Scheduler(ReplanMixin, ResumeMixin, RampupLRScheduler):
     and counts its updates. A scheduler pickled or copied on its own brings its own copy of the
     optimizer (as torch's schedulers do) and drives that copy, not the original; resume from
     ``state_dict()`` to attach a saved state to a new optimizer.
+
+    Examples:
+        >>> import rampup
+        >>> from rampup.torch import Scheduler
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = Scheduler(opt, rampup.with_warmup(rampup.Linear(steps=4), 2))
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs                 # 0.1 * (t + 1) / 2 for t < 2, then 0.1 * (4 - (t - 2)) / 4
+        [0.05, 0.1, 0.1, 0.075, 0.05, 0.025]
     """
 
     STATE_FORMAT = STATE_FORMAT

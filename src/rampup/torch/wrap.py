@@ -39,6 +39,19 @@ class WarmupWrapper(RampupLRScheduler):
     ``load_state_dict`` is all or nothing: a refused state (a RampupError naming the field, the
     wrapped scheduler's state included) leaves the wrapper, the wrapped scheduler and the optimizer
     as they were.
+
+    Examples:
+        >>> from rampup.torch import warmup_wrapper
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = warmup_wrapper(torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5), 2)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs           # 0.1 * (t + 1) / 2 for t < 2, then StepLR from its step 0
+        [0.05, 0.1, 0.1, 0.1, 0.05, 0.05]
     """
 
     STATE_FORMAT = WRAP_FORMAT
@@ -152,6 +165,19 @@ def warmup_wrapper(
 
     See :class:`WarmupWrapper` for the two modes. (To put a warmup in front of a rampup *schedule*,
     use :func:`rampup.with_warmup`, which returns a schedule.)
+
+    Examples:
+        >>> from rampup.torch import warmup_wrapper
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = warmup_wrapper(torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5), 2)
+        >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
+        >>> for _ in range(5):
+        ...     opt.step()
+        ...     sched.step()
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
+        >>> lrs           # 0.1 * (t + 1) / 2 for t < 2, then StepLR from its step 0
+        [0.05, 0.1, 0.1, 0.1, 0.05, 0.05]
     """
     return WarmupWrapper(scheduler, warmup, mode=mode)
 
