@@ -30,22 +30,26 @@ The rule, on the smoothed curve against the logarithm of the rate:
    the sweep is training at rates that already overshoot: the loss there may recover and, by
    chance, dip below the first floor (momentum SGD with BatchNorm does, by a noisy amount that
    changes with the data order), and a bottom taken from that chaotic part makes the level below
-   arbitrary. Measured on the demo's large-batch ResNet (12 data orders, 9 of them not used to
-   choose the rule), reading the whole curve's minimum gave suggestions from 0.074 to 0.67 with
-   three of the nine far above the rest (coefficient of variation 0.95); ending the descent at
-   its first clear rise gives 0.074 to 0.103 (0.12), and changes nothing on the Post-LN
-   Transformer, whose curve rises for good once it turns up.
+   arbitrary. Measured on the demo's sweeps (``rampup.demo.probe.rampup_sweep``) over data
+   orders 3 to 23 of the large-batch ResNet, none of them the probe report's: the whole curve's
+   minimum put 4 of 21 suggestions at 0.5-0.67 against 0.076-0.115 for the rest (coefficient of
+   variation 1.06); with the descent ending at its first clear rise they are 0.074-0.115 (0.13;
+   0.13 on orders 12 to 23, which were not looked at while the rule was written). On the Post-LN
+   Transformer (orders 3 to 20) 17 of 18 suggestions are unchanged (0.17 before, 0.18 after).
 4. **The suggestion** is the first rate at which the smoothed curve reaches
    ``top - depth_fraction * depth`` (linearly interpolated in log-rate). With the
    default 0.9 it is where the sweep has made 90% of its fall: past it a larger rate buys little
    more descent and brings the rate at which the loss turns up close, so it sits below the
-   minimum by however wide the curve's valley is, rather than by a fixed factor such as the
+   bottom by however wide the curve's valley is, rather than by a fixed factor such as the
    "minimum / 10" rule. A level crossing depends on the whole descent, not on two neighbouring
    noisy points, so it moves little between runs (unlike the argmax of a numerical derivative).
 
 The defaults were chosen on the demo's two models (``rampup demo --experiment probe``) and are the
 same for both; nothing depends on the sweep's length or on hand-set ``skip_start``/``skip_end``
-margins.
+margins. The two models do not agree on where the best training rate lies in their descents: the
+Post-LN Transformer's best short runs are at or below its 90% point (1.5-2x above it the runs fail),
+the large-batch ResNet's at about twice its 90% point, past the bottom of its sweep. No single
+``depth_fraction`` moves both towards their best, so it stays at 0.9.
 """
 
 from __future__ import annotations
