@@ -97,6 +97,28 @@ def test_noise_moves_the_suggestion_little() -> None:
     assert float(np.std(found)) < 0.1  # decades: a coefficient of variation of about 0.23 in rate
 
 
+@pytest.mark.parametrize("x0", [-4.0, -2.5])
+def test_a_deeper_dip_after_the_first_rise_is_not_the_bottom(x0: float) -> None:
+    """Past its floor the loss jumps up (the rate starts to overshoot), recovers and dips below
+    the floor before it blows up, as momentum SGD does. The descent ends at the jump, so the
+    suggestion is the closed-form crossing of the clean descent; the later dip is not read."""
+    x = sweep(200)
+    shape = {"x0": x0, "blow_up": 2.0}
+    raw = curve(x, **shape)
+    floor_end = x0 + WIDTH * math.log(999.0)
+    jump = (x > floor_end + 0.2) & (x < floor_end + 0.35)
+    dip = (x > floor_end + 0.6) & (x < floor_end + 1.2)
+    later = raw.copy()
+    later[jump] += 0.5 * DEPTH
+    later[dip] -= 0.4 * DEPTH  # lower than the floor of the descent
+    result = suggest_lr(10 ** x, later)
+    assert result.lr is not None and result.minimum_lr is not None
+    assert math.log10(result.lr) == pytest.approx(oracle(x, DEPTH_FRACTION, **shape), abs=0.03)
+    assert math.log10(result.minimum_lr) < floor_end + 0.2  # the bottom is before the jump
+    assert result.bottom == pytest.approx(TOP - DEPTH, abs=0.01)
+    assert "turns up at" in result.reason
+
+
 def test_a_lone_early_spike_does_not_move_it() -> None:
     x = sweep(100)
     raw = curve(x)

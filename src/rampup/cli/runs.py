@@ -141,8 +141,8 @@ def find_lr_command(model_name: str, seed: int, steps: int, min_lr: float, max_l
     \b
     The rate grows exponentially from --min-lr to --max-lr over --steps updates; the model,
     optimizer and random state are restored afterwards. The suggestion is where the smoothed
-    loss has made 90% of its fall to its minimum (see rampup.suggest); the figure shows the
-    curve, the descent and the suggestion. Nothing is downloaded.
+    loss has made 90% of its fall to the bottom of its descent (see rampup.suggest); the figure
+    shows the curve, the descent and the suggestion. Nothing is downloaded.
 
     \b
     Examples:

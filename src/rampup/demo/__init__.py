@@ -21,7 +21,7 @@ __all__ = ["EXPERIMENTS", "EXTRA_EXPERIMENTS", "DemoOptions", "run_demo"]
 # Run only when asked for by name (not part of the default demo): name -> what it measures.
 EXTRA_EXPERIMENTS = {
     "probe": "rampup's range test and critical rate against a grid and two other finders "
-             "(rampup.demo.probe; about 40 minutes on 2 shared cores)",
+             "(rampup.demo.probe; about 15 minutes on 2 cores, longer when they are shared)",
     "adaptive": "adaptive warmup against fixed warmups over several rates and batch scalings "
                 "(rampup.demo.adaptive; about 15 minutes on 2 cores)",
     "wsd": "cooldowns branched from one constant-rate run against cosine runs of the same lengths "

@@ -15,8 +15,10 @@ own models, data and training loop (:mod:`rampup.demo.experiments`, :func:`rampu
    over half the usual warmup, against the usual warmup from 0.
 
 Every finder sweeps the same rates (``min_lr`` to ``max_lr`` over ``steps`` updates) on the same
-batches. Losses are final training losses (mean of the last 10 updates); rampup's and
-torch-lr-finder's suggestions are also trained with a second seed to show the seed noise.
+batches. Losses are final training losses (mean of the last 10 updates). rampup's and
+torch-lr-finder's median suggestions and the two best grid points are each trained with 3 seeds
+(initial weights and data order) and scored by the median loss over them, the same for all three;
+Lightning's suggestion and the rest of the grid are trained with one.
 """
 
 from __future__ import annotations
@@ -37,8 +39,7 @@ from torch import nn
 
 from rampup import Cosine, with_warmup
 from rampup.demo.experiments import EXPERIMENTS, Experiment, ScheduleBuilder, Sizes, Variant
-from rampup.demo.probe_report import mean_of as _mean
-from rampup.demo.probe_report import verdicts, write_probe_report
+from rampup.demo.probe_report import median_of, verdicts, write_probe_report
 from rampup.demo.train import RunRecord, train
 from rampup.errors import OptionError
 from rampup.schedules import Schedule
@@ -57,6 +58,7 @@ class ProbeSizes:
 
     run_steps: dict[str, int]
     seeds: int = 3  # data orders for every finder
+    train_seeds: int = 3  # seeds of the runs that are compared (each scored by its median loss)
     sweep_steps: int = 100
     grid_points: int = 7  # over two decades
     min_lr: float = 1e-7
@@ -64,7 +66,8 @@ class ProbeSizes:
 
 
 FULL = ProbeSizes(run_steps={"transformer": 150, "large_batch": 95})
-QUICK = ProbeSizes(run_steps={"transformer": 8, "large_batch": 8}, seeds=2, sweep_steps=20, grid_points=3)
+QUICK = ProbeSizes(run_steps={"transformer": 8, "large_batch": 8}, seeds=2, train_seeds=2,
+                   sweep_steps=20, grid_points=3)
 
 
 @dataclass
@@ -298,43 +301,48 @@ def probe_model(setup: Setup, sizes: ProbeSizes, folder: Path, say: _Log) -> dic
     for lr in rates:
         grid.append(train_at(setup, lr, 0, steps))
         say(f"{setup.name}: grid {lr:.3g} -> {_fmt(grid[-1]['final_loss'])}")
-    # the runs at each finder's median suggestion (rampup's seed 0 is the grid's centre)
+    # the runs at each finder's median suggestion, `train_seeds` seeds for rampup and
+    # torch-lr-finder, one for Lightning (rampup's seed 0 is the grid's centre); each finder is
+    # scored by the median loss over its seeds, as the issue's target reads
+    trained = range(sizes.train_seeds)
     for name, data in finders.items():
         lr = data["median"]
         runs = []
         if lr is not None:
-            runs.append(grid[half] if name == "rampup" else train_at(setup, lr, 0, steps))
-            if name in ("rampup", "torch-lr-finder"):
-                runs.append(train_at(setup, lr, 1, steps))
+            for seed in trained if name in ("rampup", "torch-lr-finder") else range(1):
+                shared = name == "rampup" and seed == 0  # the grid's centre
+                runs.append(grid[half] if shared else train_at(setup, lr, seed, steps))
         data["runs"] = runs
         data["losses"] = [r["final_loss"] for r in runs]
-        data["mean_loss"] = _mean(data["losses"])
+        data["median_loss"] = median_of(data["losses"])
         say(f"{setup.name}: {name} at {_fmt(lr)} -> {[_fmt(v) for v in data['losses']]}")
 
-    # the grid's best rate: the two best grid points by seed 0 are trained with seed 1 as well and
-    # the better mean of two seeds wins, so that neither the grid nor rampup's suggestion gains
-    # from one lucky seed (rampup's is compared as a mean of two seeds too)
+    # the grid's best rate: the two best grid points by seed 0 are trained with the other seeds as
+    # well and the lower median over the seeds wins, so that neither the grid nor a finder gains
+    # from one lucky seed (the finders' suggestions are scored by the same median)
     scored = sorted((g for g in grid if g["final_loss"] is not None), key=lambda g: g["final_loss"])
     candidates = []
     for first in scored[:2]:
-        if first is grid[half] and len(finders["rampup"]["runs"]) > 1:
-            again = finders["rampup"]["runs"][1]
-        else:
-            again = train_at(setup, first["lr"], 1, steps)
-        candidates.append((_mean([first["final_loss"], again["final_loss"]]), first, again))
-        say(f"{setup.name}: grid point {first['lr']:.3g}, seed 1 -> {_fmt(again['final_loss'])}")
+        known: list[dict[str, Any]] = finders["rampup"]["runs"] if first is grid[half] else []
+        again = [known[seed] if seed < len(known) else train_at(setup, first["lr"], seed, steps)
+                 for seed in trained[1:]]  # rampup's own runs where the point is its suggestion
+        point: list[dict[str, Any]] = [first, *again]
+        candidates.append((median_of([r["final_loss"] for r in point]), point))
+        say(f"{setup.name}: grid point {first['lr']:.3g}, all seeds -> "
+            f"{[_fmt(r['final_loss']) for r in point]}")
     finite = [c for c in candidates if c[0] is not None]
     chosen = min(finite, key=lambda c: c[0] or 0.0) if finite else None
-    best = chosen[1] if chosen else None
-    best_runs = [chosen[1], chosen[2]] if chosen else []
+    best = chosen[1][0] if chosen else None
+    best_runs = chosen[1] if chosen else []
     out["grid"] = {"rates": rates, "runs": grid, "best_lr": best["lr"] if best else None,
                    "best_losses": [r["final_loss"] for r in best_runs],
-                   "best_loss": _mean([r["final_loss"] for r in best_runs]),
+                   "best_loss": median_of([r["final_loss"] for r in best_runs]),
                    "best_at_edge": best is not None and best["lr"] in (rates[0], rates[-1]),
-                   "second_seed": [{"lr": c[1]["lr"], "losses": [c[1]["final_loss"], c[2]["final_loss"]],
-                                    "mean": c[0]} for c in candidates]}
+                   "candidates": [{"lr": c[1][0]["lr"], "losses": [r["final_loss"] for r in c[1]],
+                                   "median": c[0]} for c in candidates]}
 
-    # 4: the critical rate, and warmup from it over half the usual warmup (two seeds each)
+    # 4: the critical rate, and warmup from it over half the usual warmup (as many seeds as the
+    # usual warmup at the same peak)
     model = setup.model(0)
     critical: CriticalLRResult = critical_lr(model, setup.optimizer(model), loss_fn,
                                              setup.batches(2000, 5), min_lr=sizes.min_lr,

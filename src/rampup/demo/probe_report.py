@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,13 @@ from rampup._files import write_atomic
 TARGET_CV = 0.25
 TARGET_LOSS = 1.10  # training at the suggestion: within 10% of the grid's best loss
 
-def mean_of(values: list[float | None]) -> float | None:
-    """The mean, or None when a value is missing (a diverged run) or there are none."""
-    if not values or any(v is None for v in values):
+def median_of(values: list[float | None]) -> float | None:
+    """The median, a missing value (a diverged run) counting as worse than any loss; None when
+    there are no values or the median itself is a diverged run."""
+    if not values:
         return None
-    return statistics.fmean(v for v in values if v is not None)
+    middle = statistics.median(math.inf if v is None else v for v in values)
+    return middle if math.isfinite(middle) else None
 
 
 FINDERS = {"rampup": ("C0", "-"), "torch-lr-finder": ("C1", "--"), "lightning": ("C2", ":")}
@@ -76,13 +79,13 @@ def _grid_figure(name: str, result: dict[str, Any], path: Path) -> None:
     rates = [g["lr"] for g in grid["runs"]]
     losses = [np.nan if g["final_loss"] is None else g["final_loss"] for g in grid["runs"]]
     axes.plot(rates, losses, "o-", color="0.4", label="grid (seed 0)")
-    for k, tried in enumerate(grid.get("second_seed", [])):
+    for k, tried in enumerate(grid.get("candidates", [])):
         values = [v for v in tried["losses"] if v is not None]
         axes.plot([tried["lr"]] * len(values), values, "s", color="0.2", markerfacecolor="none",
-                  label="two best grid points, seeds 0 and 1" if k == 0 else None)
+                  label="two best grid points, every seed" if k == 0 else None)
     if grid["best_loss"] is not None:
         axes.axhspan(grid["best_loss"], grid["best_loss"] * TARGET_LOSS, color="0.85",
-                     label=f"within {TARGET_LOSS - 1:.0%} of the grid's best (2-seed mean)")
+                     label=f"within {TARGET_LOSS - 1:.0%} of the grid's best (median over seeds)")
     for finder, (color, _) in FINDERS.items():
         data = result["finders"][finder]
         for seed, run in enumerate(data["runs"]):
@@ -142,10 +145,12 @@ def _critical_figure(name: str, result: dict[str, Any], path: Path) -> None:
 
 
 def _best_line(grid: dict[str, Any]) -> str:
-    tried = "; ".join(f"{c['lr']:.3g}: {', '.join(_fmt(v, '.3f') for v in c['losses'])} (mean "
-                      f"{_fmt(c['mean'], '.3f')})" for c in grid.get("second_seed", []))
-    line = (f"The two best grid points by seed 0, trained with seeds 0 and 1: {tried}. Grid's best "
-            f"rate: {_fmt(grid['best_lr'])}, mean loss {_fmt(grid['best_loss'], '.3f')}")
+    candidates = grid.get("candidates", [])
+    seeds = max((len(c["losses"]) for c in candidates), default=0)
+    tried = "; ".join(f"{c['lr']:.3g}: {', '.join(_fmt(v, '.3f') for v in c['losses'])} (median "
+                      f"{_fmt(c['median'], '.3f')})" for c in candidates)
+    line = (f"The two best grid points by seed 0, trained with seeds 0 to {seeds - 1}: {tried}. "
+            f"Grid's best rate: {_fmt(grid['best_lr'])}, median loss {_fmt(grid['best_loss'], '.3f')}")
     if grid["best_at_edge"]:
         line += " (at the edge of the grid)"
     line += "."
@@ -166,7 +171,7 @@ def verdicts(result: dict[str, Any]) -> list[str]:
                      f"{cv:.2f} (target <= {TARGET_CV} and <= torch-lr-finder's "
                      f"{'-' if their_cv is None else f'{their_cv:.2f}'}).")
     best = result["grid"]["best_loss"]
-    loss, their_loss = ours["mean_loss"], theirs["mean_loss"]
+    loss, their_loss = ours["median_loss"], theirs["median_loss"]
     if best is None or loss is None:
         lines.append("Quality: not measured (a run diverged or there was no suggestion).")
     else:
@@ -177,19 +182,19 @@ def verdicts(result: dict[str, Any]) -> list[str]:
         edge = " (the grid's best rate is at its edge, so a better rate may lie outside it)" \
             if result["grid"]["best_at_edge"] else ""
         better = [name for name, data in result["finders"].items()
-                  if data["mean_loss"] is not None and data["mean_loss"] < best]
+                  if data["median_loss"] is not None and data["median_loss"] < best]
         edge += (f"; {' and '.join(better)}'s suggestion did better than the grid's best"
                  if better else "")
         lines.append(
             f"Quality: {'met' if met else 'missed'}: training at rampup's median suggestion reaches "
-            f"{loss:.3f} (mean of {len(ours['losses'])} seeds), {ratio:.2f}x the grid's best "
+            f"{loss:.3f} (median of {len(ours['losses'])} seeds), {ratio:.2f}x the grid's best "
             f"{best:.3f} (target <= {TARGET_LOSS:.2f}x){edge}; torch-lr-finder's suggestion reaches "
             f"{'-' if their_loss is None else f'{their_loss:.3f} ({their_loss / best:.2f}x)'} "
             f"(seed noise about {noise:.3f}).")
     critical = result["critical"]
     if critical.get("from_critical") and critical.get("usual"):
-        mine = mean_of([r["final_loss"] for r in critical["from_critical"]])
-        usual = mean_of([r["final_loss"] for r in critical["usual"]])
+        mine = median_of([r["final_loss"] for r in critical["from_critical"]])
+        usual = median_of([r["final_loss"] for r in critical["usual"]])
         seeds = len(critical["from_critical"])
         if mine is None or usual is None:
             lines.append("Critical-rate warmup: a run diverged: "
@@ -205,7 +210,7 @@ def verdicts(result: dict[str, Any]) -> list[str]:
             else:
                 how = (f"half the warmup, starting at the critical rate ({critical['rate']:.3g}, "
                        f"{critical['start_fraction']:.0%} of the peak {critical['peak']:.3g}),")
-            lines.append(f"Critical-rate warmup: {how} ends at {mine:.3f} (mean of {seeds} seeds), "
+            lines.append(f"Critical-rate warmup: {how} ends at {mine:.3f} (median of {seeds} seeds), "
                          f"{verdict} the usual warmup from 0 ({usual:.3f}; seed noise about "
                          f"{noise:.3f}).")
     else:
@@ -214,13 +219,13 @@ def verdicts(result: dict[str, Any]) -> list[str]:
 
 
 def _seed_noise(*groups: list[float | None]) -> float:
-    """The largest difference between the losses of two seeds at the same rate (0 with one seed)."""
+    """The largest range (highest minus lowest loss) over the seeds of one rate, among the groups
+    (0 with one seed; diverged runs are left out)."""
     spreads = []
     for losses in groups:
-        if len(losses) >= 2:
-            first, second = losses[0], losses[1]
-            if first is not None and second is not None:
-                spreads.append(abs(first - second))
+        finite = [v for v in losses if v is not None]
+        if len(finite) >= 2:
+            spreads.append(max(finite) - min(finite))
     return max(spreads, default=0.0)
 
 
@@ -240,8 +245,10 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
         f"10%) over a grid of {sizes['grid_points']} peak rates spanning two decades around rampup's "
         "median suggestion, and at each finder's median suggestion. Losses are final training losses "
         "(mean of the last 10 updates); rampup's and torch-lr-finder's suggestions and the two best "
-        "grid points are trained with two seeds (the initial weights and data order change with the "
-        "seed) and compared by their means; Lightning's suggestion and the rest of the grid with one.",
+        f"grid points are trained with {sizes.get('train_seeds', 2)} seeds (the initial weights and "
+        "data order change with the seed) and scored by their median loss; Lightning's suggestion and "
+        "the rest of the grid with one seed. Seed noise is the largest range of the losses over the "
+        "seeds at one rate.",
         "",
         f"Targets: coefficient of variation of the suggestions <= {TARGET_CV} and no higher than "
         f"torch-lr-finder's; training at the median suggestion within {TARGET_LOSS - 1:.0%} of the "
@@ -253,13 +260,13 @@ def write_probe_report(results: dict[str, Any], folder: Path, command: str) -> P
         lines += [f"## {result['title']}", ""]
         lines += [f"- {verdict}" for verdict in result["verdicts"]]
         summary += [f"- {name}: {verdict}" for verdict in result["verdicts"]]
-        lines += ["", "| finder | suggestions | median | CV | loss at median (per seed) | x grid best |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "| finder | suggestions | median | CV | loss at median (per seed) "
+                  "| median loss / grid best |", "|---|---|---|---|---|---|"]
         best = result["grid"]["best_loss"]
         for finder, data in result["finders"].items():
             losses = ", ".join(_fmt(v, ".3f") for v in data["losses"]) or "-"
-            mean = data["mean_loss"]
-            ratio = "-" if mean is None or best is None else f"{mean / best:.2f}"
+            middle = data["median_loss"]
+            ratio = "-" if middle is None or best is None else f"{middle / best:.2f}"
             lines.append(f"| {finder} | {', '.join(_fmt(v) for v in data['suggestions'])} | "
                          f"{_fmt(data['median'])} | {_fmt(data['cv'], '.2f')} | {losses} | {ratio} |")
         grid = result["grid"]

@@ -263,7 +263,7 @@ class LRFinderResult:
             axes.axvspan(*details.region, color="C2", alpha=0.12, label="descent")
         if details.minimum_lr is not None and details.bottom is not None:
             axes.plot([details.minimum_lr], [details.bottom], "v", color="C3",
-                      label=f"minimum at {details.minimum_lr:.3g}")
+                      label=f"bottom of the descent at {details.minimum_lr:.3g}")
         if self.suggestion is not None and details.level is not None:
             axes.axvline(self.suggestion, color="C1", linewidth=1.5,
                          label=f"suggestion {self.suggestion:.3g}")
