@@ -497,6 +497,11 @@ def _describe(warmup: dict[str, Any]) -> str:
     head = (f"warmup took {warmup['warmup_updates']} updates (bounds {warmup['min_warmup']}.."
             f"{warmup['max_warmup']}), held {warmup['held_updates']} updates, "
             f"{warmup['back_offs']} step-backs, {warmup['forced_updates']} forced")
+    if "waited_updates" in warmup:  # results of the rule with a pace, waits and a peak skip
+        head += (f" (raised to the longest plan), {warmup['waited_updates']} waited (untested), "
+                 f"pace at the end {warmup['pace']:g}")
+        if warmup.get("peak_steps_skipped"):
+            head += f", {warmup['peak_steps_skipped']} peak steps skipped by the re-plan"
     spans = []
     for e in warmup["events"][:12]:
         where = (f"{e['from_update']}" if e["from_update"] == e["to_update"]
