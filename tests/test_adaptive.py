@@ -78,6 +78,20 @@ def oracle_decisions(losses: list[float], rule: StabilityRule) -> list[str]:
     return out
 
 
+def oracle_steps(losses: list[float], rule: StabilityRule) -> list[tuple[str, bool, bool]]:
+    """Per loss: (decision, whether it starts a spike episode, whether the test could act)."""
+    made = oracle_decisions(losses, rule)
+    out, before, finite = [], False, 0
+    test = OracleTest(rule.window, rule.min_history, rule.threshold, rule.severe, rule.floor)
+    for x, decision in zip(losses, made, strict=True):
+        tested = len(test.values) >= rule.min_history
+        spike = test.step(x) > 0
+        out.append((decision, spike and not before, tested))
+        before = spike
+        finite += math.isfinite(x)
+    return out
+
+
 def decisions(losses: list[float], rule: StabilityRule) -> list[str]:
     controller = StabilityController(rule)
     return [controller.decide((x, None, None))[0] for x in losses]
@@ -177,8 +191,9 @@ def test_a_rise_that_stays_is_held_then_accepted() -> None:
 
 def test_hold_rate_on_noise() -> None:
     """On a flat loss with gaussian noise, and on a slowly decaying one, the default rule holds
-    between one update in ten and one in four (measured: about 16% and 19%): a warmup of L steps
-    then takes about 1.2 L updates. Pinned here so that a change of the rule shows in the tests."""
+    between one update in ten and one in four (measured: about 16% and 19%); each episode also
+    slows the warmup's pace, so on such a loss the warmup soon follows its longest plan. Pinned
+    here so that a change of the rule shows in the tests."""
     for curve in (lambda i: 1.0, lambda i: 3.0 * math.exp(-i / 60) + 1.0):
         total = held = 0
         for seed in range(30):
@@ -244,30 +259,41 @@ def bound(clock: AdaptiveWarmup, warmup: int = 10, total: int = 100) -> Adaptive
 
 def oracle_positions(losses: list[float], rule: StabilityRule, lag: int, minimum: int, maximum: int,
                      ) -> tuple[list[int], int | None]:
-    """Positions after each update: decisions on the loss ``lag`` updates back, then the bounds."""
-    made = oracle_decisions(losses, rule)
-    position, out, end = 0, [], None
+    """Positions after each update: decisions on the loss ``lag`` updates back (untested ones
+    wait), advances of ``pace`` steps (times ``slowdown`` per spike episode, accumulated), then
+    never below the longest plan ``minimum * updates // maximum``."""
+    made = oracle_steps(losses, rule)
+    position, out, end, pace, credit = 0, [], None, 1.0, 0.0
     for u in range(len(losses)):
         if end is not None:
             position += 1
             out.append(position)
             continue
-        decision = made[u - lag] if u >= lag else "advance"
+        decision = "wait"
+        if u >= lag:
+            decision, starts, tested = made[u - lag]
+            if starts:
+                pace, credit = pace * rule.slowdown, 0.0
+            if decision == "advance" and not tested:
+                decision = "wait"
         if decision == "advance":
-            position += 1
+            credit += pace
+            if credit >= 1.0:
+                position, credit = position + 1, credit - 1.0
         elif decision == "back":
             position = math.floor(position * rule.backoff)
-        position = max(position, minimum - (maximum - (u + 1)))
+        position = max(position, minimum * (u + 1) // maximum)
         if position >= minimum:
             position, end = minimum, u + 1
         out.append(position)
     return out, end
 
 
+@pytest.mark.parametrize("slowdown", [0.5, 0.7, 1.0])
 @pytest.mark.parametrize("lag", [0, 1, 2, 5])
 @pytest.mark.parametrize("seed", range(3))
-def test_clock_positions_follow_decisions_lag_and_bounds(seed: int, lag: int) -> None:
-    rule = StabilityRule(window=8, min_history=4, threshold=2.0, severe=3.0)
+def test_clock_positions_follow_decisions_lag_and_bounds(seed: int, lag: int, slowdown: float) -> None:
+    rule = StabilityRule(window=8, min_history=4, threshold=2.0, severe=3.0, slowdown=slowdown)
     losses = noisy(100, seed, spikes=25)
     clock = bound(AdaptiveWarmup(40, rule=rule, lag=lag), warmup=20)
     positions = []
@@ -280,22 +306,53 @@ def test_clock_positions_follow_decisions_lag_and_bounds(seed: int, lag: int) ->
     assert 20 <= end <= 40
 
 
+def test_a_spike_halves_the_pace() -> None:
+    # A loss falling by exactly 0.01 an update (MAD 0: the spread is the 1% floor) with one
+    # doubled value at the 11th update; lag 0, warmup 20, longest 90 updates (floor 20u // 90).
+    # Updates 1-5 are untested: they wait on the longest plan (0, 0, 0, 0, 1). Updates 6-10
+    # advance one step each (2..6). Update 11 is a severe spike: back to floor(6 * 0.5) = 3, and the
+    # pace halves: from then on the loss is on its line again and the warmup moves one step every
+    # second update.
+    losses = [3.0 - 0.01 * i for i in range(60)]
+    losses[10] *= 2
+    clock = bound(AdaptiveWarmup(90, lag=0), warmup=20, total=200)
+    positions = []
+    for x in losses:
+        clock.advance({"loss": x})
+        positions.append(clock.position)
+    assert positions[:11] == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 3]
+    assert positions[11:19] == [3, 4, 4, 5, 5, 6, 6, 7]
+    assert clock.pace == 0.5
+    assert clock.summary()["back_offs"] == 1 and clock.summary()["waited_updates"] == 4
+
+
 def test_max_warmup_forces_the_end() -> None:
-    # After five flat losses the loss doubles every update, always far above the history's trend
-    # (spread 0 without a floor for the first): the first is severe (position 5 ->
-    # floor(5 * 0.5) = 2), then the warmup holds until the updates left before max_warmup (30)
-    # equal the steps left, and from there advances one step per update to end exactly at 30.
+    # Five flat losses (untested: they wait), then the loss doubles every update, always far
+    # above the history's trend (spread 0 without a floor): the first is severe (a step back from
+    # 1 to 0), then the warmup holds for good. The position never falls below the longest plan,
+    # the linear warmup over max_warmup = 30 updates, floor(10 u / 30) after u updates, so it
+    # follows that plan exactly and ends at update 30: no hold keeps it lower, and it never rises
+    # faster than one step in three updates.
     clock = bound(AdaptiveWarmup(30, rule=StabilityRule(floor=0.0), lag=0), warmup=10)
     losses = [1.0] * 5 + [2.0 ** i for i in range(1, 40)]
     positions = []
     for x in losses[:30]:
         clock.advance({"loss": x})
         positions.append(clock.position)
-    assert positions == [1, 2, 3, 4, 5] + [2] * 17 + [3, 4, 5, 6, 7, 8, 9, 10]
+    assert positions == [u // 3 for u in range(1, 31)]
     summary = clock.summary()
     assert summary["warmup_updates"] == clock.warmup_end == 30
-    assert (summary["back_offs"], summary["held_updates"], summary["forced_updates"]) == (1, 16, 8)
-    assert summary["events"][0] == {"from_update": 5, "to_update": 5, "decision": "back", "position": 5}
+    # 0-based updates 2, 5, 8, ..., 29 are raised by the plan (update 5 is the step back, raised
+    # at once), 0-1 and 3-4 wait, the other 16 hold
+    assert (summary["back_offs"], summary["held_updates"], summary["forced_updates"],
+            summary["waited_updates"]) == (0, 16, 10, 4)
+    assert summary["events"][:3] == [
+        {"from_update": 0, "to_update": 1, "decision": "wait", "position": 0},
+        {"from_update": 2, "to_update": 2, "decision": "forced", "position": 0},
+        {"from_update": 3, "to_update": 4, "decision": "wait", "position": 1},
+    ]
+    assert summary["events"][3] == {"from_update": 5, "to_update": 5, "decision": "forced", "position": 1}
+    assert clock.pace == 0.5
 
 
 def test_missing_loss_is_an_error_naming_the_call() -> None:
@@ -310,6 +367,10 @@ def test_missing_loss_is_an_error_naming_the_call() -> None:
     for _ in range(12):
         lenient.advance({})
     assert lenient.position == 12 and lenient.warmup_end == 10
+    waiting = bound(AdaptiveWarmup(0.3, missing_loss="advance", lag=2))  # nothing to act on yet
+    for _ in range(3):
+        waiting.advance({})
+    assert waiting.position == 1 and waiting.summary()["waited_updates"] == 2
 
 
 @pytest.mark.parametrize("bad", [True, "1.0", b"x"])
@@ -391,8 +452,12 @@ def test_foreign_or_broken_states_are_rejected_unchanged() -> None:
         (good | {"controller": {"history": {}}}, "history"),
         (good | {"events": [[0, 0, "jump", 0]]}, "event"),
         (good | {"replanned": "no"}, "replanned"),
+        (good | {"pace": 1.5}, "pace"),
+        (good | {"credit": 1.0}, "credit"),
+        ({k: v for k, v in good.items() if k != "pace"}, "pace"),
+        (good | {"format": "rampup.AdaptiveWarmup/1"}, "not an AdaptiveWarmup state"),
     ]:
-        with pytest.raises(ScheduleValueError, match=message):
+        with pytest.raises(RampupError, match=message):
             clock.load_state_dict(bad)
         assert clock.state_dict() == good
 

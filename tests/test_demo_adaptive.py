@@ -97,6 +97,8 @@ def _case(family: str, values: dict[str, list[float | None]]) -> dict[str, objec
         mean = sum(good) / len(good) if good else None
         spread = max(good) - min(good) if len(good) > 1 else 0.0
         variants[name] = {"final_train_loss": mean, "spread": spread, "final_val_accuracy": mean,
+                          "per_seed": [{"seed": i, "final_train_loss": v, "final_val_accuracy": v}
+                                       for i, v in enumerate(seeds)],
                           "accuracy_spread": spread, "diverged_seeds": seeds.count(None),
                           "seeds": len(seeds)}
     return {"family": family, "variants": variants}
@@ -137,3 +139,15 @@ def test_verdict_on_accuracy_prefers_the_highest() -> None:
     assert v["gap"] == pytest.approx(0.05) and "5.0 points" in v["text"]
     v = study.verdict(_case("large_batch", {"gradual": [0.79, 0.81], "adaptive": [0.6, 0.62]}))
     assert not v["trains"]  # 19 points behind: a stall
+
+
+def test_verdict_counts_a_seed_that_failed_as_a_stall_even_within_the_noise() -> None:
+    # adaptive 0.84 and 0.44 against gradual 0.68 and 0.84: the mean is 16 points behind, within
+    # the seed noise (adaptive's own spread, 40 points), but seed 1 is 40 points behind its pair
+    v = study.verdict(_case("large_batch", {"gradual": [0.68, 0.84], "adaptive": [0.84, 0.44]}))
+    assert v["within"] and not v["trains"]
+    assert v["paired"] == pytest.approx([-0.16, 0.40])
+    assert "stalled on seed 1" in v["text"] and "adaptive's own seed spread" in v["text"]
+    # the same on a loss: seed 0 is 0.3 behind (> 0.25), the mean only 0.1 (noise 0.4)
+    v = study.verdict(_case("transformer", {"b": [2.0, 2.2], "adaptive": [2.3, 2.1]}))
+    assert v["within"] and not v["trains"] and "stalled on seed 0" in v["text"]

@@ -96,6 +96,50 @@ def test_rates_follow_the_clock_and_the_run_ends_on_time() -> None:
     assert f"{first['decision']} at update" in summary["text"]
 
 
+@pytest.mark.parametrize("first_milestone", [45, 15])
+def test_the_replan_skips_steps_at_the_peak_first(first_milestone: int) -> None:
+    # A warmup then a step decay (x0.1 at first_milestone and at 55, absolute schedule time).
+    # With the milestone at 45 the schedule holds its peak from step 10 to 44, more than the
+    # warmup's extra updates: those peak steps are skipped and the decay keeps its place (the rate
+    # of update u after the warmup is the schedule's at time u; no extend). With it at 15 only
+    # steps 11-14 are at the peak: they are skipped, and the rest is mapped onto the updates left.
+    def multiplier(time: int) -> float:
+        if time < WARMUP:
+            return (time + 1) / WARMUP
+        return 0.1 ** ((time >= first_milestone) + (time >= 55))
+
+    ramp = rampup.Warmup(steps=WARMUP)
+    decay = rampup.MultiStep(milestones=(first_milestone, 55), gamma=0.1)
+    plan = rampup.Join(phases=(ramp, decay), boundaries=(WARMUP,), clock="absolute")
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(3))], lr=PEAK)
+    scheduler = Scheduler(opt, plan, clock=AdaptiveWarmup(MAX, rule=RULE), total_steps=TOTAL)
+    values = losses()[:TOTAL]
+    rates = train(scheduler, opt, values)
+    positions, end = float_positions(values)
+    assert WARMUP < end <= MAX
+    plateau = min(first_milestone - WARMUP - 1, MAX - WARMUP)  # peak steps after step WARMUP
+    jump = min(end - WARMUP, plateau)
+    expected = [PEAK * multiplier(0)]
+    for u, p in enumerate(positions[:-1], start=1):
+        if u <= end:
+            time = p
+        else:
+            start = WARMUP + jump  # the position after the jump, where the rest of the plan starts
+            time = start + (u - end) * (TOTAL - start) // (TOTAL - end)
+        expected.append(PEAK * multiplier(time))
+    assert rates == pytest.approx(expected, rel=1e-12)
+    summary = scheduler.report(warn=False)["adaptive_warmup"]
+    assert summary["peak_steps_skipped"] == jump
+    if first_milestone == 45:
+        assert jump == end - WARMUP and scheduler.changes == []
+        assert rates[end + 1:] == pytest.approx([PEAK * multiplier(u) for u in range(end + 1, TOTAL)])
+    else:
+        assert jump == 4
+        assert scheduler.changes == [{"update": end, "position": WARMUP + 4, "time": WARMUP + 4,
+                                      "op": "extend", "total_steps": WARMUP + 4 + TOTAL - end}]
+    assert opt.param_groups[0]["lr"] == pytest.approx(PEAK * 0.01, rel=1e-12)
+
+
 @pytest.mark.filterwarnings("ignore:scheduler.step\\(\\) went past the end")
 def test_on_time_false_extends_the_run_instead() -> None:
     values = losses()
@@ -168,12 +212,18 @@ def test_missing_loss_names_the_call_and_changes_nothing() -> None:
     for _ in range(WARMUP + 3):
         opt2.step()
         lenient.step()
-    assert lenient.position == WARMUP + 3
+    # the first lag = 2 updates have no signals to act on yet: they wait (the longest plan,
+    # floor(10 u / 30), is still 0); the other 11 advance, 10 of them through the warmup
+    assert lenient.position == WARMUP + 1
 
 
 def test_loss_may_be_left_out_after_the_warmup() -> None:
     scheduler, opt = build()
-    train(scheduler, opt, [1.0] * WARMUP)
+    # the first lag + min_history = 6 updates are untested and wait on the longest plan
+    # (floor(10 u / 30) = 2 after 6), then a flat loss advances one step an update: 8 more
+    train(scheduler, opt, [1.0] * 13)
+    assert not scheduler.clock.done  # type: ignore[attr-defined]
+    train(scheduler, opt, [1.0])
     assert scheduler.clock.done  # type: ignore[attr-defined]
     opt.step()
     scheduler.step()

@@ -16,11 +16,12 @@ from rampup.schedules import Schedule
 @dataclass(frozen=True, slots=True)
 class LatestPlan(Schedule):
     """The rates an adaptive warmup gives when it takes its longest: the warmup (``warmup`` steps
-    of ``schedule``) spread over ``latest`` updates (holds spread evenly), then the rest of the
-    schedule (up to ``total``) compressed into the updates left so the run ends on time.
+    of ``schedule``) spread over ``latest`` updates (its longest plan), then ``J = min(latest -
+    warmup, plateau)`` steps the schedule holds at its peak after the warmup skipped, and the rest
+    of the schedule (up to ``total``) compressed into the updates left so the run ends on time.
 
-    ``time(u) = floor(u * warmup / latest)`` for ``u < latest``, else
-    ``warmup + floor((u - latest) * (total - warmup) / (total - latest))``. For plots and
+    ``time(u) = floor(u * warmup / latest)`` for ``u < latest``, ``warmup`` at ``u = latest``, else
+    ``warmup + J + floor((u - latest) * (total - warmup - J) / (total - latest))``. For plots and
     descriptions of the planned bounds; the schedule itself is the earliest plan.
     """
 
@@ -28,21 +29,29 @@ class LatestPlan(Schedule):
     warmup: int
     latest: int
     total: int
+    plateau: int = 0
     shape: ClassVar[str] = "adaptive_latest"
 
     def __post_init__(self) -> None:
         check_int("warmup", self.warmup, minimum=1)
         check_int("latest", self.latest, minimum=self.warmup)
         check_int("total", self.total, minimum=self.latest + 1)
+        check_int("plateau", self.plateau)
+
+    @property
+    def skipped(self) -> int:
+        """Peak steps skipped after the longest warmup: ``min(latest - warmup, plateau)``."""
+        return min(self.latest - self.warmup, self.plateau)
 
     def _eval(self, t: Any, xp: Any) -> Any:
-        w, m, n = self.warmup, self.latest, self.total
+        w, m, n, j = self.warmup, self.latest, self.total, self.skipped
         if xp.is_scalar:
-            time = t * w // m if t < m else w + (t - m) * (n - w) // (n - m)
+            time = (t * w // m if t < m else w if t == m
+                    else w + j + (t - m) * (n - w - j) // (n - m))
         else:
             early = xp.floor((t * w + 1e-9) / m)
-            late = w + xp.floor(((t - m) * (n - w) + 1e-9) / (n - m))
-            time = xp.where(t < m, early, late)
+            late = w + j + xp.floor(((t - m) * (n - w - j) + 1e-9) / (n - m))
+            time = xp.where(t < m, early, xp.where(t == m, w, late))
         return self.schedule._eval(time, xp)
 
     @property
@@ -60,7 +69,8 @@ def planned_bounds(schedule: Schedule, total: int, max_warmup: int | float | str
     clock = AdaptiveWarmup(max_warmup, min_warmup=min_warmup)
     clock.bind([schedule], total)
     assert clock.min_warmup is not None and clock.max_warmup is not None
-    return clock.min_warmup, clock.max_warmup, LatestPlan(schedule, clock.min_warmup, clock.max_warmup, total)
+    return clock.min_warmup, clock.max_warmup, LatestPlan(schedule, clock.min_warmup, clock.max_warmup,
+                                                          total, clock.plateau)
 
 
 def describe_bounds(schedule: Schedule, total: int, max_warmup: int | float | str,
@@ -68,13 +78,17 @@ def describe_bounds(schedule: Schedule, total: int, max_warmup: int | float | st
     """Lines for ``describe``: where an adaptive warmup of ``schedule`` can end, and what its
     longest plan does to the rest of the run."""
     shortest, longest, latest = planned_bounds(schedule, total, max_warmup)
-    speed = (total - shortest) / (total - longest)
+    skipped = latest.skipped
+    speed = (total - shortest - skipped) / (total - longest)
     scale = 1.0 if peak_lr is None else peak_lr
     mid = (longest + total) // 2
+    rest = (f"the rest of the schedule then runs up to {speed:.3g}x faster to end at update {total}"
+            if speed > 1 else f"the run still ends at update {total}")
+    if skipped:
+        rest = f"up to {skipped} steps at the peak after it are skipped first; {rest}"
     return "\n".join([
         f"  adaptive warmup: reaches the peak between update {shortest} (never held) and update "
-        f"{longest} (max_warmup); the rest of the schedule then runs up to {speed:.3g}x faster to "
-        f"end at update {total}",
+        f"{longest} (max_warmup); {rest}",
         f"  at its longest: at update {longest // 2}: {latest(longest // 2) * scale:.6g}, at "
         f"update {mid}: {latest(mid) * scale:.6g} (vs {schedule(mid) * scale:.6g} on the shortest), "
         f"at update {total}: {latest(total) * scale:.6g}",

@@ -9,11 +9,30 @@ position reaches the end of the warmup, the rest of the plan is re-planned throu
 warp so that the run still ends at its planned total (or, with ``on_time=False``, the run is
 extended instead).
 
-Bounds: the warmup phase of the schedule (``min_warmup`` schedule steps) is the shortest warmup
-(one step per update, nothing held); the warmup always ends by update ``max_warmup``: once the
-updates left before that bound equal the warmup steps left, it advances whatever the signals say
-(a back-off is limited the same way). Decisions are made ``lag`` updates after the update whose
-signals they use, on every device, so a loss on a GPU is read without waiting for it.
+Bounds: the warmup phase of the schedule (``W = min_warmup`` schedule steps) is the shortest
+warmup (one step per update, nothing held); ``M = max_warmup`` updates is the longest. After ``u``
+updates the position is never below the longest plan, ``floor(W * u / M)`` (the linear warmup over
+``M`` updates): whatever the signals say, the warmup ends by update ``M`` and never climbs faster
+than one step per update to get there (a bound that instead let the warmup hold until the last
+``W`` updates and then forced it up at full speed gave the steepest ramp of all at the end: in the
+demo's Post-LN Transformer at its highest rate that rise ended the run on a plateau). A back-off is
+limited the same way.
+
+Pace: an advance moves ``pace`` schedule steps (accumulated in ``credit``; the position moves by
+whole steps); the pace starts at 1 and each spike episode multiplies it by the rule's
+``slowdown`` (see :mod:`rampup.adaptive.stability`). Untested updates (the first ``lag`` +
+``min_history``, before the spike test can act) *wait*: the position only follows the longest plan
+(the demo measured why: at a high rate a fast unwatched start put the Post-LN Transformer on a
+plateau it never left, while the same run trained when those updates waited).
+
+Decisions are made ``lag`` updates after the update whose signals they use, on every device, so a
+loss on a GPU is read without waiting for it.
+
+Re-plan (``on_time=True``): a warmup that took ``E`` updates more than ``W`` makes the rest of the
+plan ``E`` updates shorter. The steps right after the warmup during which the schedule stays at its
+peak value (the stable phase of a step decay or warmup-stable-decay schedule; none for a cosine)
+are skipped first, so a decay keeps its length; whatever ``E`` they do not cover is taken by
+mapping the rest of the plan linearly onto the updates left (``scheduler.extend``).
 """
 
 from __future__ import annotations
@@ -44,7 +63,7 @@ from rampup.errors import (
 )
 from rampup.schedules import Schedule, Warmup
 
-STATE_FORMAT = "rampup.AdaptiveWarmup/1"
+STATE_FORMAT = "rampup.AdaptiveWarmup/2"
 MISSING_LOSS = ("error", "advance")
 
 
@@ -58,6 +77,24 @@ class _Attached(Protocol):
     def planned_end(self) -> int | None: ...
 
     def extend(self, total_steps: int) -> None: ...
+
+
+def peak_steps(schedules: Sequence[Schedule], start: int, limit: int) -> int:
+    """How many steps right after ``start`` (at most ``limit``) every schedule stays at its value
+    at ``start``: the first steps of a stable phase after the warmup (0 for a cosine)."""
+    if limit <= 0:
+        return 0
+    import numpy as np
+
+    times = np.arange(start + 1, start + 1 + limit)
+    count = limit
+    for schedule in schedules:
+        top = float(schedule(start))
+        values = np.asarray(schedule(times), dtype=float)
+        below = np.flatnonzero(values < top - 1e-12 * abs(top))
+        if below.size:
+            count = min(count, int(below[0]))
+    return count
 
 
 def warmup_length(schedules: Sequence[Schedule]) -> int | None:
@@ -83,11 +120,13 @@ class AdaptiveWarmup(Clock):
         scheduler.step(loss=loss)          # a tensor is fine: read later, without waiting for it
 
     The position is the schedule time of the warmup while it runs (advance, hold or step back per
-    update, by :class:`StabilityRule`); from the end of the warmup on it advances one step per
-    update, and the rest of the plan is mapped onto the updates left so that the run ends at its
-    planned total (``on_time=True``; a ``scheduler.extend`` recorded in ``scheduler.changes``), or
-    it runs at its own pace and the run takes as many more updates as the warmup took beyond its
-    minimum (``on_time=False``).
+    update, by :class:`StabilityRule`; an advance moves ``pace`` steps, halved by each spike
+    episode with the default rule; never below the linear warmup over ``max_warmup`` updates);
+    from the end of the warmup on it advances one step per update, and the plan is shortened so
+    that the run ends at its planned total (``on_time=True``: first the steps the schedule holds
+    at its peak after the warmup are skipped, then the rest is mapped onto the updates left, a
+    ``scheduler.extend`` recorded in ``scheduler.changes``), or it runs at its own pace and the run
+    takes as many more updates as the warmup took beyond its minimum (``on_time=False``).
 
     Args:
         max_warmup: the latest update at which the warmup ends: a count, a fraction of the planned
@@ -157,6 +196,7 @@ class AdaptiveWarmup(Clock):
         self.min_warmup: int | None = None
         self.max_warmup: int | None = None
         self.total: int | None = None
+        self.plateau = 0  # steps at the peak right after the warmup, skipped first by the re-plan
         self._scheduler: Any = None
         self._reset()
 
@@ -167,6 +207,8 @@ class AdaptiveWarmup(Clock):
         self.pending: deque[Any] = deque()  # signals not yet acted on (tuples or device handles)
         self.warmup_end: int | None = None  # the update count at which the warmup ended
         self.replanned = False  # the end-of-warmup re-plan was made (or was not needed)
+        self.pace = 1.0  # schedule steps per stable update (times rule.slowdown per spike episode)
+        self.credit = 0.0  # steps earned but not yet taken (the position moves by whole steps)
         self.events: list[list[Any]] = []  # [first update, last update, decision, position]
         self._observed: dict[str, Any] = {}  # signals given ahead of the coming step (observe)
 
@@ -222,6 +264,7 @@ class AdaptiveWarmup(Clock):
             raise ScheduleValueError(
                 f"max_warmup ({maximum} updates) must be shorter than the run ({total} updates)"
             )
+        self.plateau = peak_steps(schedules, minimum, maximum - minimum)
         self.min_warmup, self.max_warmup, self.total = minimum, maximum, total
 
     # -- one update ---------------------------------------------------------------------------
@@ -257,32 +300,43 @@ class AdaptiveWarmup(Clock):
             signals = {**observed, **{k: v for k, v in signals.items() if v is not None}}
         entry = read_entry(signals, self.missing_loss)  # validates before anything changes
         queue = [*self.pending, entry]
-        decision = "advance"
+        decision = "wait"  # no signals to act on yet: untested
         if len(queue) > self.lag:
             values = resolve_entry(queue.pop(0))
-            if values is not None:
-                decision = self._decide(values)  # raises (changing nothing) on non-finite runs
+            # raises (changing nothing) on non-finite runs; no loss (missing_loss='advance'):
+            # advance untested, as asked
+            decision = "advance" if values is None else self._decide(values)
         self.pending = deque(queue)
         self._observed = {}
         self._move(decision)
 
     def _decide(self, values: Values) -> str:
-        decision, _ = self.controller.decide(values)
+        """The controller's decision; a new spike episode slows the pace; an advance the spike
+        test could not check yet (too little history) waits."""
+        tested = self.controller.ready()
+        calm = not self.controller.in_episode
+        decision, severity = self.controller.decide(values)
+        if severity and calm:
+            self.pace *= self.rule.slowdown
+            self.credit = 0.0
+        if decision == "advance" and not tested:
+            decision = "wait"
         return decision
 
     def _move(self, decision: str) -> None:
         """Apply a decision to the position, within the bounds; record holds and back-offs."""
         assert self.min_warmup is not None and self.max_warmup is not None
         self.updates += 1
-        old = self.position
+        old = new = self.position
         if decision == "advance":
-            new = old + 1
+            self.credit += self.pace
+            if self.credit >= 1.0:
+                new, self.credit = old + 1, self.credit - 1.0
         elif decision == "back":
             new = math.floor(old * self.rule.backoff)
-        else:
-            new = old
-        # The warmup ends by max_warmup: the updates left must cover the warmup steps left.
-        lowest = self.min_warmup - (self.max_warmup - self.updates)
+        # Never below the longest plan (the linear warmup over max_warmup updates): it ends the
+        # warmup by max_warmup without a steep rise at the end.
+        lowest = self.min_warmup * self.updates // self.max_warmup
         if new < lowest:
             new, decision = lowest, "forced"
         self.position = new
@@ -303,12 +357,24 @@ class AdaptiveWarmup(Clock):
         else:
             self.events.append([update, update, decision, position])
 
+    def skipped(self) -> int:
+        """Peak steps the re-plan skips: ``min(warmup_end - min_warmup, plateau)`` (0 before the
+        end of the warmup or with ``on_time=False``)."""
+        if self.warmup_end is None or not self.on_time or self.total is None:
+            return 0
+        return min(self.warmup_end - (self.min_warmup or 0), self.plateau)
+
     def _replan(self) -> None:
-        """Map the rest of the plan onto the updates left (at the first update after warmup)."""
-        assert self.warmup_end is not None and self.total is not None
-        scheduler = None if self._scheduler is None else self._scheduler()
-        if scheduler is not None:
-            scheduler.extend(self.position + self.total - self.warmup_end)
+        """Shorten the rest of the plan by the updates the warmup took beyond its minimum (at the
+        first update after warmup): skip peak steps first, then map the rest onto the updates left.
+        """
+        assert self.warmup_end is not None and self.total is not None and self.min_warmup is not None
+        jump = self.skipped()
+        self.position += jump
+        if self.warmup_end - self.min_warmup > jump:
+            scheduler = None if self._scheduler is None else self._scheduler()
+            if scheduler is not None:
+                scheduler.extend(self.position + self.total - self.warmup_end)
         self.replanned = True
 
     # -- reporting ----------------------------------------------------------------------------
@@ -327,6 +393,9 @@ class AdaptiveWarmup(Clock):
             "held_updates": holds,
             "back_offs": sum(1 for e in self.events if e[2] == "back"),
             "forced_updates": sum(e[1] - e[0] + 1 for e in self.events if e[2] == "forced"),
+            "waited_updates": sum(e[1] - e[0] + 1 for e in self.events if e[2] == "wait"),
+            "pace": self.pace,
+            "peak_steps_skipped": self.skipped(),
             "events": [{"from_update": e[0], "to_update": e[1], "decision": e[2], "position": e[3]}
                        for e in self.events],
             "on_time": self.on_time,
@@ -375,6 +444,8 @@ class AdaptiveWarmup(Clock):
             "position": self.position,
             "updates": self.updates,
             "pending": [None if v is None else list(v) for v in pending],
+            "pace": self.pace,
+            "credit": self.credit,
             "controller": self.controller.state(),
             "warmup_end": self.warmup_end,
             "replanned": self.replanned,
@@ -396,6 +467,8 @@ class AdaptiveWarmup(Clock):
             raise ScheduleValueError(f"replanned must be True or False, got {state.get('replanned')!r}")
         out["replanned"] = state["replanned"]
         out["pending"] = check_pending(state.get("pending"), self.lag)
+        out["pace"] = check_real("pace", state.get("pace"), low=0.0, high=1.0)
+        out["credit"] = check_real("credit", state.get("credit"), low=0.0, high=1.0, high_open=True)
         out["controller"] = StabilityController.check_state(state.get("controller"), self.rule)
         events = state.get("events")
         if isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
@@ -411,6 +484,7 @@ class AdaptiveWarmup(Clock):
     def apply_state(self, state: dict[str, Any]) -> None:
         self.updates = state["updates"]
         self.pending = deque(state["pending"])
+        self.pace, self.credit = state["pace"], state["credit"]
         self.controller = StabilityController(self.rule)
         self.controller.load(state["controller"])
         self.warmup_end = state["warmup_end"]

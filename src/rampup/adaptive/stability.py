@@ -22,17 +22,27 @@ The stability rule (:class:`StabilityRule`, one :class:`SpikeTest` per signal):
   change (a new level, or a new pace) is accepted once it fills about half the window: the
   medians then follow it, and the warmup moves again. The extrapolated trend is itself noisy: on
   a flat or slowly falling loss with gaussian noise about one update in six is held (16% and 19%
-  measured with the defaults), so a warmup of ``L`` steps takes about ``1.2 L`` updates when
-  nothing goes wrong.
+  measured with the defaults). Each such episode also slows the warmup's pace (below), so on a
+  noisy loss the warmup soon follows its longest plan; it ends near its shortest only on a loss
+  that falls cleanly.
 
 Each update's decision, from the worst result over the signals given (loss, and optionally the
 gradient norm and the update-to-weight ratio, Kosson et al. 2024):
 
-- no spike: **advance** (position + 1), unless the last spike ended fewer than ``patience``
-  updates ago (then **hold**);
+- no spike: **advance**, unless the last spike ended fewer than ``patience`` updates ago (then
+  **hold**); how far an advance moves is the clock's *pace* (below);
 - a spike: **hold** (position unchanged); a run of consecutive spike updates is one *episode*;
 - a severe spike: **back** off once per episode, ``position = floor(position * backoff)``
   (the rate of a linear warmup falls by the same factor), then hold for the rest of the episode;
+- every episode also multiplies the pace by ``slowdown``: after ``k`` episodes an advance moves
+  the warmup ``slowdown ** k`` schedule steps (accumulated; the position is an integer), so the
+  rate rises more slowly for the rest of the warmup. Why: a spike says the rate is near what
+  training tolerates now, and the failure the demo measured at a high peak rate (a Post-LN
+  Transformer that ends on a plateau) follows a fast rise of the rate with no loss spike at all;
+  rising more slowly after a warning is what lets it train (the 2/(1-beta2) warmup, slow from the
+  start, trains there);
+- until the test can act (``lag`` + ``min_history`` updates) an update is untested and the
+  clock **waits** (moves only with the longest plan; see :class:`~rampup.AdaptiveWarmup`);
 - ``max_nonfinite`` consecutive non-finite losses raise :class:`~rampup.errors.ScheduleValueError`
   (training is broken; waiting would not fix it).
 """
@@ -50,7 +60,7 @@ from typing import Any
 from rampup.errors import ScheduleValueError, check_int, check_real
 
 SIGNAL_NAMES = ("loss", "grad_norm", "update_ratio")
-DECISIONS = ("advance", "hold", "back")
+DECISIONS = ("advance", "hold", "back", "wait")
 MAD_TO_SIGMA = 1.4826  # 1 / Phi^-1(3/4): the MAD of normal noise times this is its standard deviation
 
 Values = tuple[float | None, ...]  # one update's signals, in SIGNAL_NAMES order (None: not given)
@@ -164,6 +174,9 @@ class StabilityRule:
         floor: the spread is at least ``floor * |median|`` (relative; 0 disables the floor).
         backoff: a severe spike multiplies the warmup position by this (0: back to the start,
             1: hold only).
+        slowdown: each spike episode multiplies the pace of the warmup (schedule steps per
+            stable update) by this (1: the pace never changes; 0: after a spike the warmup
+            follows its longest plan).
         patience: stable updates held after a spike episode ends before the warmup moves again.
         max_nonfinite: this many consecutive non-finite losses raise an error.
 
@@ -190,6 +203,7 @@ class StabilityRule:
     backoff: float = 0.5
     patience: int = 0
     max_nonfinite: int = 10
+    slowdown: float = 0.5
 
     def __post_init__(self) -> None:
         check_int("window", self.window, minimum=3)
@@ -202,6 +216,7 @@ class StabilityRule:
         check_real("severe", self.severe, low=threshold)
         check_real("floor", self.floor, low=0.0, high=1.0)
         check_real("backoff", self.backoff, low=0.0, high=1.0)
+        check_real("slowdown", self.slowdown, low=0.0, high=1.0)
         check_int("patience", self.patience)
         check_int("max_nonfinite", self.max_nonfinite, minimum=1)
 
@@ -224,6 +239,10 @@ class StabilityController:
         self.in_episode = False  # the previous update was a spike
         self.backed_off = False  # this episode already stepped back
         self.calm_left = 0  # stable updates still to hold after the last episode
+
+    def ready(self) -> bool:
+        """Whether the loss test has the history it needs to act (``min_history`` values)."""
+        return len(self.tests[0].history) >= self.rule.min_history
 
     def decide(self, values: Values) -> tuple[str, int]:
         """(decision, severity 0/1/2) for one update's signals; raises on a run of non-finite
