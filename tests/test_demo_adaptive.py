@@ -15,6 +15,7 @@ pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from rampup.demo import adaptive as study
+from rampup.demo import adaptive_report
 
 RAMPUP = [sys.executable, "-m", "rampup"]
 
@@ -62,7 +63,7 @@ def test_quick_adaptive_report_is_written_again_from_its_results(quick: tuple[Pa
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "results.json").write_bytes((out / "adaptive" / "results.json").read_bytes())
-    assert study.rewrite_report(copy) == copy / "report.md"
+    assert adaptive_report.rewrite_report(copy) == copy / "report.md"
     assert (copy / "report.md").read_text() == (out / "adaptive" / "report.md").read_text()
     assert (copy / "adaptive-transformer-lr.png").exists()
 
@@ -107,26 +108,26 @@ def _case(family: str, values: dict[str, list[float | None]]) -> dict[str, objec
 def test_verdict_compares_with_the_best_fixed_variant_within_the_larger_seed_spread() -> None:
     # best fixed: b (mean 2.05, spread 0.1); adaptive mean 2.12, spread 0.04: gap 0.07 <= 0.1
     case = _case("transformer", {"a": [2.3, 2.4], "b": [2.0, 2.1], "adaptive": [2.1, 2.14]})
-    v = study.verdict(case)
+    v = adaptive_report.verdict(case)
     assert v["best"] == "b" and v["within"] and v["trains"]
     assert v["gap"] == pytest.approx(0.07) and v["noise"] == pytest.approx(0.1)
     assert v["text"].startswith("Met")
     # adaptive 2.2: gap 0.15 beyond 0.1, but not a stall (0.15 < 0.25)
-    v = study.verdict(_case("transformer", {"b": [2.0, 2.1], "adaptive": [2.18, 2.22]}))
+    v = adaptive_report.verdict(_case("transformer", {"b": [2.0, 2.1], "adaptive": [2.18, 2.22]}))
     assert not v["within"] and v["trains"] and v["text"].startswith("Missed")
     # adaptive 2.4: 0.35 behind, beyond the noise and above STALLED: a stall
-    v = study.verdict(_case("transformer", {"b": [2.0, 2.1], "adaptive": [2.38, 2.42]}))
+    v = adaptive_report.verdict(_case("transformer", {"b": [2.0, 2.1], "adaptive": [2.38, 2.42]}))
     assert not v["within"] and not v["trains"] and "stalled" in v["text"]
 
 
 def test_verdict_skips_diverged_fixed_variants_and_counts_adaptive_divergence() -> None:
     # "a" has the lowest mean of its trained seeds but diverged on one: not a candidate
     case = _case("transformer", {"a": [1.0, None], "b": [2.0, 2.0], "adaptive": [2.0, 2.0]})
-    v = study.verdict(case)
+    v = adaptive_report.verdict(case)
     assert v["best"] == "b" and v["within"] and v["gap"] == pytest.approx(0.0)
-    v = study.verdict(_case("transformer", {"b": [2.0, 2.0], "adaptive": [2.0, None]}))
+    v = adaptive_report.verdict(_case("transformer", {"b": [2.0, 2.0], "adaptive": [2.0, None]}))
     assert v["within"] is False and v["trains"] is False and "diverged on 1 of 2" in v["text"]
-    v = study.verdict(_case("transformer", {"b": [None, 2.0], "adaptive": [2.0, 2.0]}))
+    v = adaptive_report.verdict(_case("transformer", {"b": [None, 2.0], "adaptive": [2.0, 2.0]}))
     assert v["within"] is None
 
 
@@ -134,20 +135,20 @@ def test_verdict_on_accuracy_prefers_the_highest() -> None:
     # best fixed: gradual (0.80, spread 0.02); adaptive 0.75: 5 points behind, beyond the noise
     case = _case("large_batch", {"no_warmup": [0.7, 0.72], "gradual": [0.79, 0.81],
                                  "adaptive": [0.74, 0.76]})
-    v = study.verdict(case)
+    v = adaptive_report.verdict(case)
     assert v["best"] == "gradual" and not v["within"] and v["trains"]
     assert v["gap"] == pytest.approx(0.05) and "5.0 points" in v["text"]
-    v = study.verdict(_case("large_batch", {"gradual": [0.79, 0.81], "adaptive": [0.6, 0.62]}))
+    v = adaptive_report.verdict(_case("large_batch", {"gradual": [0.79, 0.81], "adaptive": [0.6, 0.62]}))
     assert not v["trains"]  # 19 points behind: a stall
 
 
 def test_verdict_counts_a_seed_that_failed_as_a_stall_even_within_the_noise() -> None:
     # adaptive 0.84 and 0.44 against gradual 0.68 and 0.84: the mean is 16 points behind, within
     # the seed noise (adaptive's own spread, 40 points), but seed 1 is 40 points behind its pair
-    v = study.verdict(_case("large_batch", {"gradual": [0.68, 0.84], "adaptive": [0.84, 0.44]}))
+    v = adaptive_report.verdict(_case("large_batch", {"gradual": [0.68, 0.84], "adaptive": [0.84, 0.44]}))
     assert v["within"] and not v["trains"]
     assert v["paired"] == pytest.approx([-0.16, 0.40])
     assert "stalled on seed 1" in v["text"] and "adaptive's own seed spread" in v["text"]
     # the same on a loss: seed 0 is 0.3 behind (> 0.25), the mean only 0.1 (noise 0.4)
-    v = study.verdict(_case("transformer", {"b": [2.0, 2.2], "adaptive": [2.3, 2.1]}))
+    v = adaptive_report.verdict(_case("transformer", {"b": [2.0, 2.2], "adaptive": [2.3, 2.1]}))
     assert v["within"] and not v["trains"] and "stalled on seed 0" in v["text"]
