@@ -62,6 +62,11 @@ def per_step(table: dict[str, Callable[..., Any]], groups: int, rounds: int, cal
         for name, build in table.items():
             steps[name] = build(contenders.optimizer(groups), WARMUP, TOTAL)
         samples: dict[str, list[float]] = {name: [] for name in table}
+        # One untimed round first: the interpreter specialises each step's code on its first
+        # calls, and the first contender timed must not pay for the machine warming up.
+        for step in steps.values():
+            for _ in range(calls):
+                step()
         for _ in range(rounds):
             for name, step in steps.items():
                 started = time.perf_counter()
