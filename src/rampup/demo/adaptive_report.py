@@ -199,8 +199,16 @@ def _setup_lines(summaries: list[dict[str, Any]], seeds: int, shortest: float, l
     lms = [s for s in summaries if s["family"] == "transformer"]
     lm = lms[0] if lms else None
     sgd = [s for s in summaries if s["family"] == "large_batch"]
-    lines = ["Every variant differs from the others of its case only in its warmup; each runs "
-             f"{seeds} seed(s) (the seed sets the initial weights and the data order).", ""]
+    counts = {family: sorted({v["seeds"] for s in summaries if s["family"] == family
+                              for v in s["variants"].values()})
+              for family in ("transformer", "large_batch")}
+    if counts["large_batch"] and counts["large_batch"] != counts["transformer"]:
+        each = (f"each Transformer variant runs {'/'.join(map(str, counts['transformer']))} seed(s), "
+                f"each SGD variant {'/'.join(map(str, counts['large_batch']))}")
+    else:
+        each = f"each runs {seeds} seed(s)"
+    lines = ["Every variant differs from the others of its case only in its warmup; "
+             f"{each} (the seed sets the initial weights and the data order).", ""]
     if lm is not None:
         lines.append(
             f"- **Post-LN Transformer**: the demo's byte-level language model ({lm['layers']} "
