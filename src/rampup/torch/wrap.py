@@ -163,21 +163,23 @@ def warmup_wrapper(
     """Wrap ``scheduler`` (any torch scheduler) with ``warmup`` (a number of updates, or a rampup
     ``Warmup``) in front of it.
 
-    See :class:`WarmupWrapper` for the two modes. (To put a warmup in front of a rampup *schedule*,
-    use :func:`rampup.with_warmup`, which returns a schedule.)
+    See :class:`WarmupWrapper` for the two modes (its example shows "delay", this one "dampen").
+    (To put a warmup in front of a rampup *schedule*, use :func:`rampup.with_warmup`, which returns
+    a schedule.)
 
     Examples:
         >>> from rampup.torch import warmup_wrapper
         >>> import torch
         >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
-        >>> sched = warmup_wrapper(torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5), 2)
+        >>> step_lr = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+        >>> sched = warmup_wrapper(step_lr, 2, mode="dampen")
         >>> lrs = [round(opt.param_groups[0]["lr"], 6)]  # the rate each update uses
         >>> for _ in range(5):
         ...     opt.step()
         ...     sched.step()
         ...     lrs.append(round(opt.param_groups[0]["lr"], 6))
-        >>> lrs           # 0.1 * (t + 1) / 2 for t < 2, then StepLR from its step 0
-        [0.05, 0.1, 0.1, 0.1, 0.05, 0.05]
+        >>> lrs           # StepLR's 0.1 * 0.5 ** (t // 2), times (t + 1) / 2 for t < 2
+        [0.05, 0.1, 0.05, 0.05, 0.025, 0.025]
     """
     return WarmupWrapper(scheduler, warmup, mode=mode)
 
