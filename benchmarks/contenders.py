@@ -19,6 +19,7 @@ import torch
 
 import rampup
 import rampup.torch as rt
+from rampup.torch.scheduler import _update_counter
 
 Step = Callable[[], None]
 
@@ -112,8 +113,7 @@ def counted_loop(opt: torch.optim.Optimizer, warmup: int, total: int) -> Step:
     """Not a scheduler: what any scheduler that counts real updates pays at least, rampup's own
     update hook (as optimizer.step() calls it) and one method call doing the assignment loop with
     a fixed multiplier: no schedule, no state, no checks."""
-    scheduler = rt.Scheduler(opt, rampup.Constant())
-    count_update = scheduler._count_update
+    count_update = _update_counter([0])  # the hook a Scheduler registers, without a Scheduler
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = {}
 
