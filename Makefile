@@ -37,6 +37,12 @@ demo-quick: $(STAMP)
 demo-adaptive: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/rampup demo --experiment adaptive --out runs/adaptive
 
+.PHONY: demo-probe-scale
+# Where the best peak rate lies relative to find_lr's suggestion, on three model/optimizer pairs
+# (backs the probe guide; about 15 minutes on 2 cores, two worker processes).
+demo-probe-scale: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m rampup.demo.probe_scale runs/probe-scale
+
 demo-ddp: $(STAMP)
 	$(VENV)/bin/torchrun --standalone --nproc_per_node 2 -m rampup demo --seeds 1 --out runs/demo-ddp
 

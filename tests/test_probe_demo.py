@@ -84,3 +84,36 @@ def test_quick_probe_demo_reports_every_measurement(tmp_path: Path, capsys: Any)
             assert image.name in (folder / "report.md").read_text()
     report = (folder / "report.md").read_text()
     assert "## Summary" in report and "Targets:" in report
+
+
+def test_probe_scale_trains_each_multiple_of_the_suggestion_with_the_named_optimizer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rampup.demo import probe_scale
+
+    monkeypatch.setattr(probe_scale, "PAIRS", {"resnet-adamw": probe_scale.PAIRS["resnet-adamw"]})
+    setup = probe_scale._setup("resnet-adamw", True, tmp_path / "cache")
+    assert type(setup.optimizer(setup.model(0))) is torch.optim.AdamW  # not the demo's SGD
+    results = probe_scale.run_probe_scale(tmp_path / "out", quick=True, workers=1,
+                                          cache=tmp_path / "cache")
+    data = results["pairs"]["resnet-adamw"]
+    s = data["suggestion"]
+    assert s is not None and s > 0
+    assert [row["lr"] for row in data["by_multiple"]] == [m * s for m in probe_scale.QUICK_MULTIPLES]
+    for row in data["by_multiple"]:
+        assert len(row["losses"]) == data["seeds"] == 2
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert report == probe_scale.report(json.loads((tmp_path / "out" / "results.json").read_text()))
+
+
+def test_probe_scale_report_scores_each_multiple_against_the_best_median() -> None:
+    from rampup.demo.probe_scale import report
+
+    row = {"multiple": 1.0, "lr": 0.1, "losses": [0.3, 0.2, 0.25], "median": 0.25}
+    results = {"seconds": 60.0, "orders": 3, "pairs": {"p": {
+        "title": "A model", "suggestion": 0.1, "suggestions": [0.1, 0.09, 0.11], "bottoms": [0.2],
+        "seeds": 3, "by_multiple": [row, {"multiple": 2.0, "lr": 0.2, "losses": [0.1, None, 0.2],
+                                          "median": 0.15}]}}}
+    text = report(results)
+    assert "| 1 | 0.1 | 0.250 | 1.67 | 0.300, 0.200, 0.250 |" in text  # 0.25 / 0.15
+    assert "| 2 | 0.2 | 0.150 | 1.00 | 0.100, div, 0.200 |" in text
+    assert "Best median at 2 x s (0.2); training at the suggestion itself ends at 1.67x" in text
