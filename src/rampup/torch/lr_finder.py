@@ -335,6 +335,11 @@ def find_lr(
 
     The rate of update ``i`` is ``min_lr * (max_lr / min_lr) ** (i / (steps - 1))``.
 
+    The suggestion is a safe peak rather than always the best one: on the demo's Post-LN
+    Transformer the best short runs are at the suggestion and 1.5 times it stalls, while on its
+    BatchNorm ResNet (momentum SGD or AdamW) the best is 1.5 times the suggestion
+    (``make demo-probe-scale``; the probe guide has the numbers).
+
     Examples:
         >>> from rampup.torch import find_lr
         >>> import torch
