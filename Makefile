@@ -32,7 +32,7 @@ demo-quick: $(STAMP)
 	$(VENV)/bin/rampup demo --quick --out runs/demo-quick
 
 .PHONY: demo-adaptive
-# Adaptive warmup against fixed warmups (not part of `make demo`; about 20 minutes on 2 cores with
+# Adaptive warmup against fixed warmups (not part of `make demo`; about 30 minutes on 2 cores with
 # one torch thread: the models are small, and a second thread fighting other jobs slows it badly).
 demo-adaptive: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/rampup demo --experiment adaptive --out runs/adaptive

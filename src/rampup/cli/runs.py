@@ -22,7 +22,7 @@ from rampup.schedules import Schedule
               help="transformer or large_batch (repeat for both; default both); not run by default: "
                    "probe (the range-test and critical-rate experiment), wsd (cooldowns branched from "
                    "one constant-rate run vs cosine runs, about 10 minutes), adaptive (adaptive "
-                   "warmup against fixed warmups, about 20 minutes).")
+                   "warmup against fixed warmups, about 30 minutes).")
 @click.option("--seeds", type=int, help="Seeds per variant (default: 2; 1 with --quick).")
 @click.option("--steps", type=int, help="Optimizer steps per run (large_batch: of the large-batch runs).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")

@@ -23,7 +23,7 @@ EXTRA_EXPERIMENTS = {
     "probe": "rampup's range test and critical rate against a grid and two other finders "
              "(rampup.demo.probe; about 15 minutes on 2 cores, longer when they are shared)",
     "adaptive": "adaptive warmup against fixed warmups over several rates and batch scalings "
-                "(rampup.demo.adaptive; about 20 minutes on 2 cores)",
+                "(rampup.demo.adaptive; about 30 minutes on 2 cores)",
     "wsd": "cooldowns branched from one constant-rate run against cosine runs of the same lengths "
            "(rampup.demo.wsd; about 10 minutes on 2 cores)",
 }
