@@ -15,11 +15,14 @@ rate: the probe experiment's three seeds cannot tell neighbouring rates apart th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import multiprocessing
 import os
 import statistics
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -105,8 +108,14 @@ def run_probe_scale(out: Path, *, quick: bool = False, workers: int = 2,
         steps = sizes.run_steps[model]
         jobs += [(pair, quick, str(cache), m * suggestion, seed, steps)
                  for m in multiples for seed in range(2 if quick else seeds)]
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for run in pool.map(_train, jobs):
+    with contextlib.ExitStack() as stack:
+        if workers > 1:  # spawned, not forked: a fork of a process running other threads can hang
+            pool = stack.enter_context(ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")))
+            done: Iterable[dict[str, Any]] = pool.map(_train, jobs)
+        else:
+            done = map(_train, jobs)
+        for run in done:
             results["pairs"][run["pair"]]["runs"].append(run)
             print(f"{run['pair']}: {run['lr']:.3g} seed {run['seed']} -> {run['final_loss']}", flush=True)
     for data in results["pairs"].values():
