@@ -250,7 +250,7 @@ def _cv(values: list[float]) -> float | None:
     return statistics.pstdev(values) / statistics.fmean(values)
 
 
-def _median(values: list[float | None]) -> float | None:
+def median_rate(values: list[float | None]) -> float | None:
     kept = [v for v in values if v is not None]
     if not kept:
         return None
@@ -289,7 +289,7 @@ def probe_model(setup: Setup, sizes: ProbeSizes, folder: Path, say: _Log) -> dic
     }
     for data in finders.values():
         found = [v for v in data["suggestions"] if v is not None]
-        data["median"] = _median(found)
+        data["median"] = median_rate(found)
         data["cv"] = _cv(found)
         data["missing"] = len(data["suggestions"]) - len(found)
 

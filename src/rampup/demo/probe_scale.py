@@ -20,7 +20,6 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import statistics
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +29,17 @@ from typing import Any
 import torch
 
 from rampup._files import write_atomic
-from rampup.demo.probe import FULL, QUICK, ProbeSizes, Setup, probe_setup, rampup_sweep, train_at
+from rampup.demo.probe import (
+    FULL,
+    QUICK,
+    ProbeSizes,
+    Setup,
+    median_rate,
+    probe_setup,
+    rampup_sweep,
+    train_at,
+)
+from rampup.demo.probe_report import median_of
 
 __all__ = ["MULTIPLES", "PAIRS", "report", "run_probe_scale"]
 
@@ -62,21 +71,16 @@ def _setup(pair: str, quick: bool, cache: Path) -> Setup:
 _SETUPS: dict[tuple[str, bool], Setup] = {}
 
 
-def _train(job: tuple[str, bool, str, float, int, int]) -> dict[str, Any]:
+def _train(job: tuple[str, bool, str, float, float, int, int]) -> dict[str, Any]:
     """One run in a worker process (each worker builds every setup once)."""
-    pair, quick, cache, lr, seed, steps = job
+    pair, quick, cache, multiple, lr, seed, steps = job
     torch.set_num_threads(1)
     key = (pair, quick)
     if key not in _SETUPS:
         _SETUPS[key] = _setup(pair, quick, Path(cache))
     run = train_at(_SETUPS[key], lr, seed, steps)
-    return {"pair": pair, "lr": lr, "seed": seed, "final_loss": run["final_loss"],
-            "diverged": run["diverged"]}
-
-
-def _median(values: list[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return statistics.median(kept) if kept else None
+    return {"pair": pair, "multiple": multiple, "lr": lr, "seed": seed,
+            "final_loss": run["final_loss"], "diverged": run["diverged"]}
 
 
 def run_probe_scale(out: Path, *, quick: bool = False, workers: int = 2,
@@ -94,20 +98,20 @@ def run_probe_scale(out: Path, *, quick: bool = False, workers: int = 2,
     for pair, (model, _, seeds, title) in PAIRS.items():
         setup = _setup(pair, quick, cache)
         sweeps = [rampup_sweep(setup, s, sizes) for s in range(sizes.seeds)]
-        found = [r.suggestion for r in sweeps if r.suggestion is not None]
-        bottoms = [r.details.minimum_lr for r in sweeps]
-        suggestion = statistics.median(found) if found else None
+        suggestion = median_rate([r.suggestion for r in sweeps])  # as the probe experiment's
+        count = 2 if quick else seeds
         results["pairs"][pair] = {
             "title": title,
-            "suggestions": [r.suggestion for r in sweeps], "bottoms": bottoms,
-            "suggestion": suggestion, "seeds": 2 if quick else seeds, "runs": [],
+            "suggestions": [r.suggestion for r in sweeps],
+            "bottoms": [r.details.minimum_lr for r in sweeps],
+            "suggestion": suggestion, "seeds": count, "runs": [],
         }
         print(f"{pair}: suggestions {[r.suggestion for r in sweeps]}", flush=True)
         if suggestion is None:
             continue
         steps = sizes.run_steps[model]
-        jobs += [(pair, quick, str(cache), m * suggestion, seed, steps)
-                 for m in multiples for seed in range(2 if quick else seeds)]
+        jobs += [(pair, quick, str(cache), m, m * suggestion, seed, steps)
+                 for m in multiples for seed in range(count)]
     with contextlib.ExitStack() as stack:
         if workers > 1:  # spawned, not forked: a fork of a process running other threads can hang
             pool = stack.enter_context(ProcessPoolExecutor(
@@ -122,9 +126,10 @@ def run_probe_scale(out: Path, *, quick: bool = False, workers: int = 2,
         data["by_multiple"] = []
         for m in multiples:
             lr = None if data["suggestion"] is None else m * data["suggestion"]
-            losses = [r["final_loss"] for r in data["runs"] if lr is not None and r["lr"] == lr]
+            losses = [r["final_loss"] for r in data["runs"] if r["multiple"] == m]
+            # a diverged run counts as worse than any loss, as in the probe experiment
             data["by_multiple"].append({"multiple": m, "lr": lr, "losses": losses,
-                                        "median": _median(losses)})
+                                        "median": median_of(losses)})
     results["seconds"] = time.perf_counter() - began
     write_atomic(folder / "results.json", (json.dumps(results, indent=1) + "\n").encode())
     write_atomic(folder / "report.md", report(results).encode())
