@@ -117,3 +117,26 @@ def test_probe_scale_report_scores_each_multiple_against_the_best_median() -> No
     assert "| 1 | 0.1 | 0.250 | 1.67 | 0.300, 0.200, 0.250 |" in text  # 0.25 / 0.15
     assert "| 2 | 0.2 | 0.150 | 1.00 | 0.100, div, 0.200 |" in text
     assert "Best median at 2 x s (0.2); training at the suggestion itself ends at 1.67x" in text
+
+
+def test_probe_scale_rejects_a_worker_count_below_one_before_any_run(tmp_path: Path) -> None:
+    from rampup.demo.probe_scale import run_probe_scale
+    from rampup.errors import RampupError
+
+    with pytest.raises(RampupError, match="workers"):
+        run_probe_scale(tmp_path / "out", quick=True, workers=0)
+    assert not (tmp_path / "out").exists()
+    from rampup.demo.probe_scale import main as probe_scale_main
+
+    with pytest.raises(SystemExit) as exit_info:  # the command line: a usage error, exit status 2
+        probe_scale_main([str(tmp_path / "out"), "--workers", "-1"])
+    assert exit_info.value.code == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_diverged_run_counts_as_worse_than_any_loss_in_a_median() -> None:
+    from rampup.demo.probe_report import median_of
+
+    assert median_of([0.1, None, 0.2]) == 0.2  # sorted: 0.1, 0.2, diverged
+    assert median_of([0.3, None, None]) is None  # the middle run diverged
+    assert median_of([]) is None

@@ -40,6 +40,7 @@ from rampup.demo.probe import (
     train_at,
 )
 from rampup.demo.probe_report import median_of
+from rampup.errors import RampupError, check_int
 
 __all__ = ["MULTIPLES", "PAIRS", "report", "run_probe_scale"]
 
@@ -86,6 +87,7 @@ def _train(job: tuple[str, bool, str, float, float, int, int]) -> dict[str, Any]
 def run_probe_scale(out: Path, *, quick: bool = False, workers: int = 2,
                     cache: Path | None = None) -> dict[str, Any]:
     """Measure every pair; writes ``results.json`` and ``report.md`` to ``out``."""
+    workers = check_int("workers", workers, minimum=1)
     sizes: ProbeSizes = QUICK if quick else FULL
     multiples = QUICK_MULTIPLES if quick else MULTIPLES
     folder = Path(out)
@@ -182,7 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny models and runs, for tests")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args(argv)
-    run_probe_scale(args.out, quick=args.quick, workers=args.workers)
+    try:
+        run_probe_scale(args.out, quick=args.quick, workers=args.workers)
+    except RampupError as error:  # bad input: a usage message, not a traceback
+        parser.error(str(error))
 
 
 if __name__ == "__main__":
